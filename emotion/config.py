@@ -1,0 +1,138 @@
+"""Dataclass schema of conf/: typed, range-checked configuration for every stage."""
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from emotion.errors import ConfigError
+
+DEFAULT_SOURCE = "kaggle:msambare/fer2013"
+
+
+@dataclass
+class DataConfig:
+    source: str = DEFAULT_SOURCE  # folder, zip, fer2013.csv or kaggle:<owner>/<dataset>; FER2013_SOURCE overrides it
+    index_dir: str = "data/index"
+    val_fraction: float = 0.1
+    max_per_class: Optional[int] = None  # stratified subset per split, for smoke runs and tests
+    sharpness_warn_ratio: float = 1.5  # warn when train/test median Laplacian variance differ by more than this
+    metrics_file: str = "metrics/index.json"
+    plots_dir: str = "plots/index"
+
+    def __post_init__(self) -> None:
+        if not 0 < self.val_fraction < 1:
+            raise ConfigError(f"data.val_fraction={self.val_fraction}: must be between 0 and 1 (exclusive)")
+        if self.max_per_class is not None and self.max_per_class < 2:
+            raise ConfigError(f"data.max_per_class={self.max_per_class}: must be at least 2 or null for all images")
+        if self.sharpness_warn_ratio <= 1:
+            raise ConfigError(f"data.sharpness_warn_ratio={self.sharpness_warn_ratio}: must be greater than 1")
+
+
+@dataclass
+class ModelConfig:
+    name: str = "reference"
+    filters: list[int] = field(default_factory=lambda: [64, 128, 256, 512])
+    block_dropout: list[float] = field(default_factory=lambda: [0.3, 0.3, 0.4, 0.4])
+    kernel_size: int = 3
+    dense_units: int = 512
+    dense_l2: float = 0.01
+    dense_dropout: float = 0.5
+
+    def __post_init__(self) -> None:
+        if len(self.filters) != len(self.block_dropout):
+            raise ConfigError(
+                f"model.filters has {len(self.filters)} blocks but model.block_dropout has "
+                f"{len(self.block_dropout)}: give one dropout rate per block"
+            )
+        for rate in [*self.block_dropout, self.dense_dropout]:
+            if not 0 <= rate < 1:
+                raise ConfigError(f"model dropout rate {rate}: must be in [0, 1)")
+
+
+@dataclass
+class AugmentConfig:
+    flip: bool = False  # random horizontal flip
+    shift_fraction: float = 0.0  # random translation, as a fraction of the image size
+    rotation_deg: float = 0.0  # random rotation, in degrees either way
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.shift_fraction < 0.5:
+            raise ConfigError(f"augment.shift_fraction={self.shift_fraction}: must be in [0, 0.5)")
+        if not 0 <= self.rotation_deg <= 180:
+            raise ConfigError(f"augment.rotation_deg={self.rotation_deg}: must be in [0, 180]")
+
+    @property
+    def enabled(self) -> bool:
+        return self.flip or self.shift_fraction > 0 or self.rotation_deg > 0
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 40
+    batch_size: int = 64
+    lr: float = 5e-4
+    lr_drop_epochs: list[int] = field(default_factory=lambda: [20, 30])  # epochs completed before each drop
+    lr_drop_values: list[float] = field(default_factory=lambda: [2.5e-4, 5e-5])
+    precision: str = "float32"  # or mixed_bfloat16 (fast on CPUs with AVX-512 BF16) / mixed_float16 (GPUs)
+    checkpoint_dir: str = "checkpoints/train"
+    resume: bool = True  # continue an interrupted run with the same config; false starts afresh
+    run_file: str = "artifacts/train_run.json"
+    history_file: str = "plots/train/history.csv"
+    metrics_file: str = "metrics/train.json"
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ConfigError(f"train.epochs={self.epochs}: must be at least 1")
+        if self.batch_size < 1:
+            raise ConfigError(f"train.batch_size={self.batch_size}: must be at least 1")
+        if len(self.lr_drop_epochs) != len(self.lr_drop_values):
+            raise ConfigError("train.lr_drop_epochs and train.lr_drop_values must have the same length")
+        if list(self.lr_drop_epochs) != sorted(self.lr_drop_epochs):
+            raise ConfigError(f"train.lr_drop_epochs={list(self.lr_drop_epochs)}: must be increasing")
+        if self.precision not in ("float32", "mixed_bfloat16", "mixed_float16"):
+            raise ConfigError(
+                f"train.precision={self.precision!r}: use float32, mixed_bfloat16 or mixed_float16"
+            )
+
+
+@dataclass
+class EvaluateConfig:
+    batch_size: int = 256
+    metrics_file: str = "metrics/test.json"
+    confusion_file: str = "plots/evaluate/confusion.csv"
+    figure_file: str = "plots/evaluate/confusion_matrix.png"
+    register: bool = True  # register the model and move the candidate/champion aliases
+
+
+@dataclass
+class TrackingConfig:
+    uri: str = "sqlite:///mlflow.db"  # MLFLOW_TRACKING_URI overrides it
+    artifact_dir: str = "mlartifacts"  # where a local store keeps artifacts
+    experiment: str = "fer2013"
+    registered_model: str = "fer-emotion"
+
+
+@dataclass
+class Config:
+    seed: int = 42
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+
+def validate(raw: DictConfig) -> Config:
+    """Merge a composed config onto the dataclass schema and return typed objects."""
+    try:
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config), raw))
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"invalid configuration: {err}".splitlines()[0]) from err
+
+
+def to_dict(cfg: Config) -> dict:
+    """Plain nested dict of a config, for logging and fingerprints."""
+    return OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)

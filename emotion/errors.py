@@ -1,0 +1,25 @@
+"""The exceptions a user can hit: each message says what is wrong, with which thing, and what to do."""
+
+
+class UserError(Exception):
+    """A problem with the user's input or environment, reported as one line without a traceback."""
+
+
+class DataError(UserError):
+    """The data source is missing, empty or malformed."""
+
+
+class ConfigError(UserError):
+    """A configuration value is out of range or inconsistent."""
+
+
+class ModelNotFound(UserError):
+    """No model exists at the given run id, URI or folder."""
+
+
+class TrackingUnavailable(UserError):
+    """The MLflow tracking server cannot be reached."""
+
+
+class CameraUnavailable(UserError):
+    """The camera cannot be opened or returns no frames."""

@@ -1,0 +1,53 @@
+"""Score a model on held-out faces: accuracy, macro/weighted F1, per-class precision/recall/F1, confusion matrix."""
+
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+from sklearn import metrics
+
+from emotion.labels import CLASS_NAMES
+from emotion.preprocess import to_model_input
+
+
+@dataclass
+class Scores:
+    accuracy: float
+    macro_f1: float
+    weighted_f1: float
+    per_class: dict[str, dict[str, float]]  # class -> precision, recall, f1, support
+    confusion: np.ndarray  # (7, 7) counts, rows true, columns predicted
+
+    def flat(self, prefix: str = "test_") -> dict[str, float]:
+        """Scalar metrics named for MLflow: test_accuracy, test_macro_f1, test_recall_angry, ..."""
+        flat = {f"{prefix}accuracy": self.accuracy, f"{prefix}macro_f1": self.macro_f1,
+                f"{prefix}weighted_f1": self.weighted_f1}
+        for name, row in self.per_class.items():
+            flat.update({f"{prefix}{key}_{name}": value for key, value in row.items() if key != "support"})
+        return flat
+
+
+def predict(model: keras.Model, faces_u8: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Class probabilities (N, 7) for uint8 faces (N, 48, 48)."""
+    return model.predict(to_model_input(faces_u8), batch_size=batch_size, verbose=0)
+
+
+def score(label_ids: np.ndarray, predicted_ids: np.ndarray) -> Scores:
+    """All test metrics from true and predicted label ids."""
+    classes = list(range(len(CLASS_NAMES)))
+    precision, recall, f1, support = metrics.precision_recall_fscore_support(
+        label_ids, predicted_ids, labels=classes, zero_division=0
+    )
+    per_class = {
+        name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+        for name, p, r, f, s in zip(CLASS_NAMES, precision, recall, f1, support)
+    }
+    return Scores(
+        accuracy=float(metrics.accuracy_score(label_ids, predicted_ids)),
+        macro_f1=float(metrics.f1_score(label_ids, predicted_ids, labels=classes, average="macro", zero_division=0)),
+        weighted_f1=float(
+            metrics.f1_score(label_ids, predicted_ids, labels=classes, average="weighted", zero_division=0)
+        ),
+        per_class=per_class,
+        confusion=metrics.confusion_matrix(label_ids, predicted_ids, labels=classes),
+    )

@@ -1,0 +1,67 @@
+"""Matplotlib figures people look at instead of reading tables: data balance, image stats, curves, confusion."""
+
+import matplotlib
+
+matplotlib.use("Agg")  # figures are written to files and MLflow; no display needed
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from emotion.labels import CLASS_NAMES  # noqa: E402
+
+
+def class_distribution(counts: pd.DataFrame) -> Figure:
+    """Grouped bars of image counts per class (rows) and split (columns)."""
+    fig, ax = plt.subplots(figsize=(8, 4), layout="constrained")
+    counts.loc[list(CLASS_NAMES)].plot.bar(ax=ax, rot=0)
+    ax.set(title="Images per class and split", ylabel="images")
+    return fig
+
+
+def image_stats(stats: pd.DataFrame, splits: pd.Series) -> Figure:
+    """Histograms of brightness, contrast and sharpness per split: a blurred split stands out at once."""
+    fig, axes = plt.subplots(1, len(stats.columns), figsize=(12, 3.5), layout="constrained")
+    for ax, column in zip(axes, stats.columns):
+        values = np.log10(stats[column] + 1) if column == "sharpness" else stats[column]
+        for split in pd.unique(splits):
+            ax.hist(values[(splits == split).to_numpy()], bins=50, histtype="step", density=True, label=split)
+        ax.set(title=f"log10 {column}" if column == "sharpness" else column)
+    axes[0].legend()
+    return fig
+
+
+def training_curves(history: pd.DataFrame) -> Figure:
+    """Loss, accuracy and learning rate per epoch, train against validation."""
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.5), layout="constrained")
+    for ax, metric in zip(axes[:2], ("loss", "accuracy")):
+        ax.plot(history["epoch"], history[metric], label="train")
+        ax.plot(history["epoch"], history[f"val_{metric}"], label="validation")
+        ax.set(title=metric, xlabel="epoch")
+        ax.legend()
+    axes[2].plot(history["epoch"], history["learning_rate"])
+    axes[2].set(title="learning rate", xlabel="epoch", yscale="log")
+    return fig
+
+
+def confusion_matrices(counts: np.ndarray) -> Figure:
+    """The confusion matrix as counts and row-normalised (recall per true class), side by side."""
+    normalised = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5), layout="constrained")
+    for ax, matrix, fmt, title in ((axes[0], counts, "d", "counts"), (axes[1], normalised, ".2f", "row-normalised")):
+        ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
+        for (i, j), value in np.ndenumerate(matrix):
+            ax.text(j, i, format(value, fmt), ha="center", va="center",
+                    color="white" if normalised[i, j] > 0.5 else "black", fontsize=8)
+        ax.set(title=f"Confusion matrix ({title})", xlabel="predicted", ylabel="true",
+               xticks=range(len(CLASS_NAMES)), yticks=range(len(CLASS_NAMES)))
+        ax.set_xticklabels(CLASS_NAMES, rotation=45, ha="right")
+        ax.set_yticklabels(CLASS_NAMES)
+    return fig
+
+
+def save(fig: Figure, path) -> None:
+    """Write a figure to a PNG and free it."""
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,26 @@
+"""Stage `train`: fit the configured model on the index and record the run in MLflow; resumes if interrupted."""
+
+import logging
+
+import hydra
+from omegaconf import DictConfig
+
+from emotion import config, data, runs, tracking
+from stages.entry import user_errors_exit
+
+log = logging.getLogger(__name__)
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@user_errors_exit
+def main(raw: DictConfig) -> None:
+    cfg = config.validate(raw)
+    arrays = data.load_cache(cfg.data.index_dir)
+    tracking.setup(cfg.tracking)
+    run_id, metrics = runs.train_tracked(cfg, arrays)
+    tracking.write_run_pointer(run_id, cfg.train.run_file)
+    log.info("run %s: best val_accuracy %.3f at epoch %d", run_id, metrics["best_val_accuracy"], metrics["best_epoch"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Tiny synthetic FER2013 sources (folder, zip, csv), composed configs and a temporary MLflow store."""
+
+import itertools
+import os
+import shutil
+from pathlib import Path
+
+import cv2
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+
+from emotion import config
+from emotion.labels import CLASS_NAMES, CSV_EMOTION_NAMES
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL_DATA = Path(os.environ.get("FER2013_ZIP", ROOT.parent / "shared" / "data" / "fer2013.zip"))
+PER_CLASS = 4
+
+
+def synthetic_face(rng: np.random.Generator, class_id: int) -> np.ndarray:
+    """A random 48x48 uint8 image with a class-dependent bright square, so a model can learn something."""
+    img = rng.integers(0, 120, (48, 48), np.uint8)
+    row, col = divmod(class_id, 3)
+    img[6 + 12 * row : 18 + 12 * row, 6 + 12 * col : 18 + 12 * col] = 230
+    return img
+
+
+def write_kaggle_folder(root: Path, per_class: int = PER_CLASS, seed: int = 0) -> Path:
+    """Kaggle layout with per_class synthetic images per class and split."""
+    rng = np.random.default_rng(seed)
+    for split, (class_id, name), i in itertools.product(("train", "test"), enumerate(CLASS_NAMES), range(per_class)):
+        (root / split / name).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / split / name / f"{split}_{i}.png"), synthetic_face(rng, class_id))
+    return root
+
+
+@pytest.fixture(scope="session")
+def kaggle_folder(tmp_path_factory) -> Path:
+    return write_kaggle_folder(tmp_path_factory.mktemp("fer"))
+
+
+@pytest.fixture
+def folder_copy(kaggle_folder, tmp_path) -> Path:
+    """A writable copy of the synthetic folder, for tests that break it."""
+    return Path(shutil.copytree(kaggle_folder, tmp_path / "fer"))
+
+
+@pytest.fixture(scope="session")
+def kaggle_zip(kaggle_folder, tmp_path_factory) -> Path:
+    """The synthetic folder zipped with a top-level folder, as archives often are."""
+    base = tmp_path_factory.mktemp("zip") / "fer2013"
+    return Path(shutil.make_archive(str(base), "zip", kaggle_folder.parent, kaggle_folder.name))
+
+
+@pytest.fixture(scope="session")
+def fer_csv(kaggle_folder, tmp_path_factory) -> Path:
+    """The synthetic folder as the original fer2013.csv (emotion,pixels,Usage, original class numbering)."""
+    csv_ids = {name: i for i, name in CSV_EMOTION_NAMES.items()}
+    rows = []
+    for path in sorted(kaggle_folder.rglob("*.png")):
+        split, name = path.parts[-3], path.parts[-2]
+        pixels = " ".join(map(str, cv2.imread(str(path), cv2.IMREAD_GRAYSCALE).ravel()))
+        rows.append((csv_ids[name], pixels, "Training" if split == "train" else "PublicTest"))
+    path = tmp_path_factory.mktemp("csv") / "fer2013.csv"
+    pd.DataFrame(rows, columns=["emotion", "pixels", "Usage"]).to_csv(path, index=False)
+    return path
+
+
+def compose_config(*overrides: str) -> config.Config:
+    """conf/ composed by Hydra with overrides, validated into dataclasses."""
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        return config.validate(compose("config", overrides=list(overrides)))
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch) -> Path:
+    """Run in an empty folder, so relative outputs (data/, metrics/, mlflow.db) land there."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("FER2013_SOURCE", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def cfg(workdir, kaggle_folder) -> config.Config:
+    """The default config on the synthetic folder, training for one epoch."""
+    return compose_config(f"data.source={kaggle_folder}", "train.epochs=1", "train.batch_size=8")
+
+
+@pytest.fixture
+def mlflow_store(workdir):
+    """A temporary SQLite MLflow store (the project's default kind), active for the test."""
+    yield f"sqlite:///{workdir}/mlflow.db"
+    mlflow.set_tracking_uri(None)
+
+
+def pytest_collection_modifyitems(items):
+    """Tests marked real_data skip with the reason when the FER2013 archive is absent."""
+    skip = pytest.mark.skip(reason=f"real FER2013 archive not found at {REAL_DATA}")
+    for item in items:
+        if "real_data" in item.keywords and not REAL_DATA.exists():
+            item.add_marker(skip)
+
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
