@@ -130,7 +130,9 @@ def validate(raw: DictConfig) -> Config:
     try:
         return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config), raw))
     except OmegaConfBaseException as err:
-        raise ConfigError(f"invalid configuration: {err}".splitlines()[0]) from err
+        key = getattr(err, "full_key", None)
+        where = f" at {key}" if key else ""
+        raise ConfigError(f"invalid configuration{where}: {str(err).splitlines()[0]}") from err
 
 
 def to_dict(cfg: Config) -> dict:

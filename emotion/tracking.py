@@ -27,6 +27,9 @@ ACCURACY_METRIC = "test_accuracy"
 def setup(cfg: TrackingConfig) -> str:
     """Point MLflow at MLFLOW_TRACKING_URI or the configured local store and select the experiment."""
     uri = os.environ.get("MLFLOW_TRACKING_URI") or cfg.uri
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        # MLflow caches stores by URI: a relative path would reuse one across working directories
+        uri = f"sqlite:///{Path(uri.removeprefix('sqlite:///')).resolve()}"
     # fail in seconds, not minutes, when a tracking server is down
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")

@@ -136,6 +136,11 @@ def remember_run(checkpoint_dir: str | Path, settings_hash: str, run_id: str) ->
     (Path(checkpoint_dir) / STATE_FILE).write_text(json.dumps({"fingerprint": settings_hash, "run_id": run_id}))
 
 
+def has_checkpoint(checkpoint_dir: str | Path) -> bool:
+    """Whether an unfinished fit left a checkpoint in checkpoint_dir."""
+    return (Path(checkpoint_dir) / BACKUP_SUBDIR).exists()
+
+
 def clear_checkpoint(checkpoint_dir: str | Path) -> None:
     """Forget the checkpoint: after a finished fit, or when it can't be resumed."""
     (Path(checkpoint_dir) / STATE_FILE).unlink(missing_ok=True)

@@ -1,0 +1,46 @@
+"""Configuration: the reference defaults, range checks by name, and params.yaml in step with conf/."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from conftest import ROOT, compose_config
+from emotion.errors import ConfigError
+
+
+def test_params_yaml_is_conf_composed():
+    """params.yaml is what DVC composes from conf/; edit conf/ and run `dvc exp run` to update it."""
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        composed = OmegaConf.to_container(compose("config"), resolve=True)
+    assert yaml.safe_load(Path(ROOT / "params.yaml").read_text()) == composed
+
+
+def test_defaults_are_the_reference_recipe():
+    cfg = compose_config()
+    assert cfg.model.filters == [64, 128, 256, 512]
+    assert cfg.model.block_dropout == [0.3, 0.3, 0.4, 0.4]
+    assert (cfg.model.dense_units, cfg.model.dense_dropout) == (512, 0.5)
+    assert (cfg.train.lr, cfg.train.lr_drop_epochs, cfg.train.lr_drop_values) == (5e-4, [20, 30], [2.5e-4, 5e-5])
+    assert (cfg.train.epochs, cfg.train.batch_size, cfg.train.precision) == (40, 64, "float32")
+    assert not cfg.augment.enabled
+    assert cfg.data.source == "kaggle:msambare/fer2013" and cfg.data.val_fraction == 0.1
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.epochs=0", r"train.epochs=0: must be at least 1"),
+        ("data.val_fraction=1.5", r"data.val_fraction=1.5: must be between 0 and 1"),
+        ("model.block_dropout=[0.3]", r"model.filters has 4 blocks but model.block_dropout has 1"),
+        ("train.precision=float8", r"train.precision='float8': use float32, mixed_bfloat16 or mixed_float16"),
+        ("train.lr_drop_epochs=[30,20]", r"must be increasing"),
+        ("train.epochs=many", r"invalid configuration at train.epochs: Value 'many'"),
+        ("+train.epoch=3", r"invalid configuration at train.epoch: Key 'epoch' not in 'TrainConfig'"),
+    ],
+)
+def test_bad_values_fail_by_name(override, message):
+    with pytest.raises(ConfigError, match=message):
+        compose_config(override)

@@ -1,0 +1,89 @@
+"""End to end: `dvc exp run` in a temporary copy of the project on synthetic data, checked through MLflow."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from conftest import ROOT
+from emotion import data, evaluation, model_io
+from emotion.labels import CLASS_NAMES
+
+PROJECT_FILES = ("emotion", "stages", "conf", "dvc.yaml", "params.yaml", ".dvc/config", ".dvcignore", ".gitignore")
+
+
+def run(cmd: list[str], cwd: Path) -> str:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop("FER2013_SOURCE", None)
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
+    return done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, kaggle_folder) -> Path:
+    """A git + DVC copy of the project that has run the whole pipeline once on the synthetic data."""
+    root = tmp_path_factory.mktemp("project")
+    (root / ".dvc").mkdir()
+    for name in PROJECT_FILES:
+        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, root / name)
+    run(["git", "init", "-q"], root)
+    run(["git", "add", "-A"], root)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"], root)
+    run(["dvc", "exp", "run", "-S", f"data.source={kaggle_folder}", "-S", "train.epochs=1",
+         "-S", "train.batch_size=8"], root)
+    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+    yield root
+    mlflow.set_tracking_uri(None)
+
+
+@pytest.mark.slow
+def test_pipeline_logs_the_run_metrics_and_artifacts(project):
+    test_metrics = json.loads((project / "metrics/test.json").read_text())
+    assert {"accuracy", "macro_f1", "weighted_f1", "run_id", "per_class"} <= set(test_metrics)
+    run = MlflowClient().get_run(test_metrics["run_id"])
+    assert run.data.params["train.epochs"] == "1" and run.data.params["model.filters"] == "[64, 128, 256, 512]"
+    assert run.data.metrics["test_accuracy"] == pytest.approx(test_metrics["accuracy"], abs=1e-4)
+    assert {"loss", "val_accuracy", "learning_rate", "test_macro_f1", "test_recall_disgust"} <= set(run.data.metrics)
+    assert run.data.tags["data_manifest_sha256"] == data.manifest_hash(project / "data/index")
+    artifacts = {a.path for a in MlflowClient().list_artifacts(run.info.run_id)}
+    assert {"confusion_matrix.png", "training_curves.png", "model"} <= artifacts
+    assert json.loads((project / "artifacts/train_run.json").read_text())["run_id"] == run.info.run_id
+
+
+@pytest.mark.slow
+def test_logged_model_reloads_to_the_evaluated_predictions(project, tmp_path):
+    run_id = json.loads((project / "metrics/test.json").read_text())["run_id"]
+    folder = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="model", dst_path=str(tmp_path))
+    model = model_io.load_model_files(folder)
+    faces_u8, _ = data.load_cache(project / "data/index", splits=("test",))["test"]
+    predicted = np.array(CLASS_NAMES)[evaluation.predict(model, faces_u8).argmax(axis=1)]
+    table = pd.read_csv(project / "plots/evaluate/confusion.csv")
+    assert list(table["predicted"]) == list(predicted)
+
+
+@pytest.mark.slow
+def test_model_is_registered_with_aliases(project):
+    run_id = json.loads((project / "metrics/test.json").read_text())["run_id"]
+    client = MlflowClient()
+    for alias in ("candidate", "champion"):
+        assert client.get_model_version_by_alias("fer-emotion", alias).run_id == run_id
+
+
+@pytest.mark.slow
+def test_params_come_from_conf_and_repro_is_a_no_op(project, kaggle_folder):
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    assert params["train"]["epochs"] == 1 and params["data"]["source"] == str(kaggle_folder)
+    out = run(["dvc", "repro"], project)
+    assert "Running stage" not in out
+    assert "accuracy" in run(["dvc", "metrics", "show"], project)

@@ -1,0 +1,72 @@
+"""MLflow helpers: params, run pointers, model download errors and the registry's aliases."""
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
+
+from conftest import compose_config
+from emotion import model_io, tracking
+from emotion.errors import ModelNotFound, TrackingUnavailable
+from emotion.model import build_model
+
+
+def test_flatten_nests_with_dots():
+    assert tracking.flatten({"a": 1, "b": {"c": [1, 2], "d": {"e": None}}}) == {"a": 1, "b.c": [1, 2], "b.d.e": None}
+
+
+def test_run_pointer_round_trip(workdir):
+    tracking.write_run_pointer("abc", "artifacts/train_run.json")
+    assert tracking.read_run_pointer("artifacts/train_run.json") == "abc"
+    with pytest.raises(ModelNotFound, match="run the train stage first"):
+        tracking.read_run_pointer("artifacts/none.json")
+
+
+def test_local_store_keeps_artifacts_in_the_project(workdir, mlflow_store):
+    tracking.setup(compose_config().tracking)
+    assert mlflow.get_tracking_uri() == f"sqlite:///{workdir / 'mlflow.db'}"
+    with mlflow.start_run() as run:
+        mlflow.log_text("x", "note.txt")
+    assert (workdir / "mlartifacts" / run.info.run_id / "artifacts" / "note.txt").exists()
+
+
+def test_tracking_uri_environment_wins(workdir, monkeypatch, mlflow_store):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{workdir}/other.db")
+    assert tracking.setup(compose_config().tracking) == f"sqlite:///{workdir}/other.db"
+
+
+def test_unreachable_server_fails_fast(workdir, monkeypatch, mlflow_store):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    with pytest.raises(TrackingUnavailable, match="cannot reach the MLflow tracking store http://127.0.0.1:9"):
+        tracking.setup(compose_config().tracking)
+
+
+def test_model_download_errors_say_what_to_do(workdir, mlflow_store):
+    tracking.setup(compose_config().tracking)
+    with pytest.raises(ModelNotFound, match="run 0123 not found in the tracking store"):
+        tracking.download_model("0123")
+    with mlflow.start_run() as run:
+        mlflow.log_metric("loss", 1.0)
+    with pytest.raises(ModelNotFound, match="has no 'model' artifacts"):
+        tracking.download_model(run.info.run_id)
+
+
+def test_champion_moves_only_to_a_better_model(workdir, mlflow_store):
+    tracking.setup(compose_config().tracking)
+    model = build_model(compose_config().model)
+
+    def logged(accuracy):
+        with mlflow.start_run() as run:
+            tracking.log_model(model)
+            mlflow.log_metric("test_accuracy", accuracy)
+        return run.info.run_id
+
+    first, worse, better = logged(0.6), logged(0.5), logged(0.7)
+    assert tracking.register(first, "fer-emotion", 0.6) == {"candidate": 1, "champion": 1}
+    assert tracking.register(worse, "fer-emotion", 0.5) == {"candidate": 2}
+    assert tracking.register(worse, "fer-emotion", 0.5) == {"candidate": 2}  # same run: no new version
+    assert tracking.register(better, "fer-emotion", 0.7) == {"candidate": 3, "champion": 3}
+    client = MlflowClient()
+    assert client.get_model_version_by_alias("fer-emotion", "champion").run_id == better
+    folder = mlflow.artifacts.download_artifacts("models:/fer-emotion@champion", dst_path=str(workdir / "dl"))
+    assert model_io.load_model_files(folder).count_params() == model.count_params()

@@ -1,0 +1,82 @@
+"""Schedule, augmentation, mixed precision, and a tracked run that is interrupted and resumed."""
+
+import keras
+import mlflow
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+from conftest import compose_config
+from emotion import data, runs, tracking, training
+
+
+def test_step_schedule_drops_after_epochs_20_and_30():
+    schedule = training.step_schedule(compose_config().train)
+    rates = [schedule(epoch) for epoch in range(40)]  # Keras epochs are 0-based
+    assert rates[:20] == [5e-4] * 20 and rates[20:30] == [2.5e-4] * 10 and rates[30:] == [5e-5] * 10
+
+
+def test_augmented_batches_keep_shapes_and_labels():
+    x = np.random.default_rng(0).random((10, 48, 48, 1), dtype=np.float32)
+    y = keras.utils.to_categorical(np.arange(10) % 7, 7)
+    cfg = compose_config("augment.flip=true", "augment.shift_fraction=0.1", "augment.rotation_deg=10").augment
+    batches = training.AugmentedBatches(x, y, 4, cfg, seed=0)
+    assert len(batches) == 3
+    xb, yb = batches[0]
+    assert tuple(xb.shape) == (4, 48, 48, 1) and not np.allclose(keras.ops.convert_to_numpy(xb), x[batches.order[:4]])
+    assert np.array_equal(yb, y[batches.order[:4]])
+
+
+@pytest.fixture
+def indexed(cfg):
+    data.write_index(data.index_source(cfg.data, cfg.seed), cfg.data.index_dir)
+    return data.load_cache(cfg.data.index_dir)
+
+
+class Interrupt(keras.callbacks.Callback):
+    """Stops a fit like Ctrl-C after the given number of epochs."""
+
+    def __init__(self, after: int):
+        super().__init__()
+        self.after = after
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.after:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.slow
+def test_interrupted_run_resumes_in_the_same_run_without_repeating_epochs(cfg, indexed, mlflow_store):
+    cfg.train.epochs = 3
+    tracking.setup(cfg.tracking)
+    with pytest.raises(KeyboardInterrupt):
+        runs.train_tracked(cfg, indexed, callbacks=[Interrupt(after=2)])
+    first = MlflowClient().search_runs([mlflow.get_experiment_by_name("fer2013").experiment_id])[0]
+    assert [m.step for m in MlflowClient().get_metric_history(first.info.run_id, "loss")] == [1, 2]
+
+    run_id, metrics = runs.train_tracked(cfg, indexed)
+    assert run_id == first.info.run_id
+    assert [m.step for m in MlflowClient().get_metric_history(run_id, "val_accuracy")] == [1, 2, 3]
+    assert metrics["epochs"] == 3
+    assert not training.has_checkpoint(cfg.train.checkpoint_dir)
+
+
+@pytest.mark.slow
+def test_resume_false_and_changed_config_start_new_runs(cfg, indexed, mlflow_store):
+    cfg.train.epochs = 2
+    tracking.setup(cfg.tracking)
+    with pytest.raises(KeyboardInterrupt):
+        runs.train_tracked(cfg, indexed, callbacks=[Interrupt(after=1)])
+    interrupted = MlflowClient().search_runs([mlflow.get_experiment_by_name("fer2013").experiment_id])[0]
+    cfg.train.lr = 1e-3
+    run_id, _ = runs.train_tracked(cfg, indexed)
+    assert run_id != interrupted.info.run_id
+    assert [m.step for m in MlflowClient().get_metric_history(run_id, "loss")] == [1, 2]
+
+
+@pytest.mark.slow
+def test_mixed_precision_training_saves_a_float32_model(cfg, indexed):
+    cfg.train.precision = "mixed_bfloat16"
+    model = training.fit(indexed, cfg.model, cfg.train, cfg.augment, cfg.seed)
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+    assert keras.mixed_precision.dtype_policy().name == "float32"
