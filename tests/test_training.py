@@ -45,33 +45,39 @@ class Interrupt(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
+def interrupted_run(cfg, indexed, after: int) -> str:
+    """Start a tracked run that is stopped after `after` epochs; return its run id."""
+    tracking.setup(cfg.tracking)
+    with pytest.raises(KeyboardInterrupt):
+        runs.train_tracked(cfg, indexed, callbacks=[Interrupt(after=after)])
+    return MlflowClient().search_runs([mlflow.get_experiment_by_name("fer2013").experiment_id])[0].info.run_id
+
+
+def logged_steps(run_id: str, metric: str = "loss") -> list[int]:
+    return [m.step for m in MlflowClient().get_metric_history(run_id, metric)]
+
+
 @pytest.mark.slow
 def test_interrupted_run_resumes_in_the_same_run_without_repeating_epochs(cfg, indexed, mlflow_store):
     cfg.train.epochs = 3
-    tracking.setup(cfg.tracking)
-    with pytest.raises(KeyboardInterrupt):
-        runs.train_tracked(cfg, indexed, callbacks=[Interrupt(after=2)])
-    first = MlflowClient().search_runs([mlflow.get_experiment_by_name("fer2013").experiment_id])[0]
-    assert [m.step for m in MlflowClient().get_metric_history(first.info.run_id, "loss")] == [1, 2]
-
+    first = interrupted_run(cfg, indexed, after=2)
+    assert logged_steps(first) == [1, 2]
     run_id, metrics = runs.train_tracked(cfg, indexed)
-    assert run_id == first.info.run_id
-    assert [m.step for m in MlflowClient().get_metric_history(run_id, "val_accuracy")] == [1, 2, 3]
+    assert run_id == first
+    assert logged_steps(run_id, "val_accuracy") == [1, 2, 3]
     assert metrics["epochs"] == 3
     assert not training.has_checkpoint(cfg.train.checkpoint_dir)
 
 
 @pytest.mark.slow
-def test_resume_false_and_changed_config_start_new_runs(cfg, indexed, mlflow_store):
+@pytest.mark.parametrize("key, value", [("resume", False), ("lr", 1e-3)])
+def test_resume_false_or_a_changed_config_start_a_new_run(cfg, indexed, mlflow_store, key, value):
     cfg.train.epochs = 2
-    tracking.setup(cfg.tracking)
-    with pytest.raises(KeyboardInterrupt):
-        runs.train_tracked(cfg, indexed, callbacks=[Interrupt(after=1)])
-    interrupted = MlflowClient().search_runs([mlflow.get_experiment_by_name("fer2013").experiment_id])[0]
-    cfg.train.lr = 1e-3
+    interrupted = interrupted_run(cfg, indexed, after=1)
+    setattr(cfg.train, key, value)
     run_id, _ = runs.train_tracked(cfg, indexed)
-    assert run_id != interrupted.info.run_id
-    assert [m.step for m in MlflowClient().get_metric_history(run_id, "loss")] == [1, 2]
+    assert run_id != interrupted
+    assert logged_steps(run_id) == [1, 2]
 
 
 @pytest.mark.slow
