@@ -115,6 +115,27 @@ class TrackingConfig:
 
 
 @dataclass
+class RealtimeConfig:
+    scale_factor: float = 1.1  # Haar cascade image-pyramid step
+    min_neighbors: int = 5  # Haar detections needed to keep a face
+    min_face_fraction: float = 0.1  # smallest face, as a fraction of the frame's shorter side
+    detect_width: int = 320  # frames are downscaled to this width for detection (faces are cut from the original)
+    detect_every: int = 2  # run the detector every Nth frame and carry its boxes in between
+    backend: str = "auto"  # auto (fastest available), keras, onnx
+    cache_dir: str = ".cache/models"  # downloaded models, one folder per run id
+
+    def __post_init__(self) -> None:
+        if self.scale_factor <= 1:
+            raise ConfigError(f"realtime.scale_factor={self.scale_factor}: must be greater than 1")
+        if not 0 < self.min_face_fraction < 1:
+            raise ConfigError(f"realtime.min_face_fraction={self.min_face_fraction}: must be between 0 and 1")
+        if self.detect_every < 1 or self.detect_width < 48:
+            raise ConfigError("realtime.detect_every must be >= 1 and realtime.detect_width >= 48")
+        if self.backend not in ("auto", "keras", "onnx"):
+            raise ConfigError(f"realtime.backend={self.backend!r}: use auto, keras or onnx")
+
+
+@dataclass
 class Config:
     seed: int = 42
     data: DataConfig = field(default_factory=DataConfig)
@@ -123,6 +144,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    realtime: RealtimeConfig = field(default_factory=RealtimeConfig)
 
 
 def validate(raw: DictConfig) -> Config:

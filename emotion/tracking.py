@@ -166,3 +166,23 @@ def read_run_pointer(path: str | Path) -> str:
     if not Path(path).exists():
         raise ModelNotFound(f"{path} not found: run the train stage first (dvc repro train, or python -m stages.train)")
     return json.loads(Path(path).read_text())["run_id"]
+
+
+def resolve_run_id(model_uri: str) -> str:
+    """The run id behind models:/<name>@<alias>, models:/<name>/<version> or runs:/<run id>/..."""
+    if model_uri.startswith("runs:/"):
+        return model_uri.removeprefix("runs:/").split("/")[0]
+    if not model_uri.startswith("models:/"):
+        raise ModelNotFound(f"{model_uri}: not a models:/ or runs:/ URI; use models:/<name>@champion or --run-id")
+    name, _, ref = model_uri.removeprefix("models:/").partition("@")
+    client = MlflowClient()
+    try:
+        if ref:
+            return client.get_model_version_by_alias(name, ref).run_id
+        name, _, version = name.rpartition("/")
+        return client.get_model_version(name, version).run_id
+    except MlflowException as err:
+        raise ModelNotFound(
+            f"{model_uri} not found in the registry at {mlflow.get_tracking_uri()}: run the pipeline (dvc repro) to "
+            "register a model, or pass --run-id"
+        ) from err

@@ -1,0 +1,26 @@
+"""A run's model (model.json + weights) pulled from MLflow once and kept in a local folder per run id."""
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+from emotion import tracking
+from emotion.model_io import ARCHITECTURE, WEIGHTS
+
+log = logging.getLogger(__name__)
+
+
+def cached_model_dir(run_id: str, cache_dir: str | Path) -> Path:
+    """Local folder with the run's model files, downloaded through MLflow unless already cached."""
+    folder = Path(cache_dir) / run_id
+    if (folder / ARCHITECTURE).exists() and (folder / WEIGHTS).exists():
+        log.info("using cached model of run %s in %s", run_id, folder)
+        return folder
+    Path(cache_dir).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:  # a half-finished download never looks cached
+        downloaded = tracking.download_model(run_id, tmp)
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.move(str(downloaded), folder)
+    log.info("downloaded the model of run %s to %s", run_id, folder)
+    return folder

@@ -1,0 +1,166 @@
+"""Label faces with emotions live: `python -m realtime.webcam --run-id RUN_ID` (or --video / --image FILE).
+
+Pulls the run's model (model.json + weights) from MLflow once, caches it per run id, detects faces with OpenCV's
+Haar cascade and classifies every face of a frame in one batch. `q` or Esc quits the window.
+"""
+
+import argparse
+import json
+import logging
+import re
+import sys
+import time
+from pathlib import Path
+
+import cv2
+from hydra import compose, initialize_config_dir
+
+from emotion import config, tracking
+from emotion.errors import UserError
+from realtime import inputs, overlay
+from realtime.backends import load_backend
+from realtime.faces import FaceDetector
+from realtime.model_cache import cached_model_dir
+from realtime.recognition import FrameResult, Recognizer
+
+log = logging.getLogger("realtime.webcam")
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+WINDOW = "FER: q or Esc quits"
+QUIT_KEYS = {ord("q"), 27}
+GUI_HELP = (
+    "this OpenCV has no GUI (opencv-python-headless): pip uninstall -y opencv-python-headless && "
+    "pip install -e '.[gui]', or run with --headless (add --output FILE or --json to see results)"
+)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m realtime.webcam", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    model = parser.add_mutually_exclusive_group()
+    model.add_argument("--run-id", help="MLflow run whose model to use")
+    model.add_argument("--model-uri", help="models:/<name>@<alias>, models:/<name>/<version> or runs:/<id>/model "
+                                           "(default: the registry's champion)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--camera", type=int, default=0, help="camera index (default 0)")
+    source.add_argument("--video", help="label a video file instead of the camera")
+    source.add_argument("--image", help="label one image")
+    parser.add_argument("--output", help="write the annotated video (.mp4/.avi) or image here")
+    parser.add_argument("--headless", action="store_true", help="show no window (servers, tests)")
+    parser.add_argument("--json", action="store_true", help="print one JSON line per frame to stdout")
+    parser.add_argument("--backend", choices=["auto", "keras", "onnx"], help="inference backend (default: "
+                        "realtime.backend, auto = fastest available)")
+    parser.add_argument("--max-frames", type=int, help="stop after this many frames")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. realtime.scale_factor=1.2")
+    return parser.parse_args(argv)
+
+
+def load_config(overrides: list[str]) -> config.Config:
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        return config.validate(compose("config", overrides=overrides))
+
+
+def model_folder(args: argparse.Namespace, cfg: config.Config) -> Path:
+    """The local folder of the chosen model: a cached run needs no tracking server at all."""
+    cache = Path(cfg.realtime.cache_dir)
+    if args.run_id and (cache / args.run_id / "model.json").exists():
+        return cached_model_dir(args.run_id, cache)
+    tracking.setup(cfg.tracking)
+    run_id = args.run_id or tracking.resolve_run_id(
+        args.model_uri or f"models:/{cfg.tracking.registered_model}@{tracking.CHAMPION}"
+    )
+    if not args.run_id:
+        log.info("model %s is run %s", args.model_uri or f"{cfg.tracking.registered_model}@champion", run_id)
+    return cached_model_dir(run_id, cache)
+
+
+def check_gui(headless: bool) -> None:
+    if not headless and re.search(r"GUI:\s+NONE", cv2.getBuildInformation()):
+        raise UserError(GUI_HELP)
+
+
+def run(args: argparse.Namespace, capture_factory=cv2.VideoCapture) -> int:
+    cfg = load_config(args.overrides)
+    check_gui(args.headless)
+    backend = load_backend(model_folder(args, cfg), args.backend or cfg.realtime.backend)
+    log.info("inference backend: %s", backend.name)
+    detector = FaceDetector(cfg.realtime)
+    if args.image:
+        return label_image(args, Recognizer(detector, backend))
+    recognizer = Recognizer(detector, backend, cfg.realtime.detect_every)
+    if args.video:
+        frames, release, fps = inputs.video_frames(args.video)
+    else:
+        (frames, release), fps = inputs.camera_frames(args.camera, capture_factory), 30.0
+    writer = None
+    try:
+        fps_shown, last = None, time.perf_counter()
+        for index, (frame, time_s) in enumerate(frames):
+            if args.max_frames is not None and index >= args.max_frames:
+                break
+            result = recognizer(frame, index, time_s)
+            now = time.perf_counter()
+            instant = 1 / max(now - last, 1e-6)
+            fps_shown, last = instant if fps_shown is None else 0.9 * fps_shown + 0.1 * instant, now
+            emit(result, args.json)
+            overlay.draw(frame, result, fps_shown)
+            if args.output:
+                writer = writer or video_writer(args.output, fps, frame.shape)
+                writer.write(frame)
+            if not args.headless:
+                cv2.imshow(WINDOW, frame)
+                if cv2.waitKey(1) & 0xFF in QUIT_KEYS:
+                    break
+    finally:
+        release()
+        if writer is not None:
+            writer.release()
+        if not args.headless:
+            cv2.destroyAllWindows()
+    return 0
+
+
+def label_image(args: argparse.Namespace, recognizer: Recognizer) -> int:
+    image = inputs.read_image(args.image)
+    result = recognizer(image, 0, 0.0)
+    emit(result, args.json)
+    if not result.faces:
+        raise UserError(
+            f"no face found in {args.image}: use a photo with a frontal face, or lower realtime.min_face_fraction "
+            "/ realtime.min_neighbors"
+        )
+    overlay.draw(image, result)
+    if args.output and not cv2.imwrite(args.output, image):
+        raise UserError(f"cannot write {args.output}: use a .png or .jpg name in a writable folder")
+    if not args.headless:
+        cv2.imshow(WINDOW, image)
+        cv2.waitKey(0)
+        cv2.destroyAllWindows()
+    return 0
+
+
+def emit(result: FrameResult, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result.to_dict()), flush=True)
+
+
+def video_writer(path: str, fps: float, shape: tuple[int, ...]) -> cv2.VideoWriter:
+    fourcc = cv2.VideoWriter_fourcc(*("mp4v" if path.lower().endswith(".mp4") else "MJPG"))
+    writer = cv2.VideoWriter(path, fourcc, fps, (shape[1], shape[0]))
+    if not writer.isOpened():
+        raise UserError(f"cannot write video {path}: use an .mp4 or .avi name in a writable folder")
+    return writer
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+    for name in ("emotion", "realtime"):  # our progress lines, not the converters' chatter
+        logging.getLogger(name).setLevel(logging.INFO)
+    try:
+        sys.exit(run(parse_args(argv)))
+    except UserError as err:
+        sys.exit(f"error: {err}")
+
+
+if __name__ == "__main__":
+    main()

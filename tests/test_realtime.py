@@ -1,0 +1,196 @@
+"""Realtime labelling, headless: a real face photo (scikit-image's astronaut) as image and video, a small
+untrained model logged to a temporary MLflow store, and every error a user can hit."""
+
+import json
+
+import cv2
+import mlflow
+import numpy as np
+import pytest
+import skimage.data
+
+from conftest import compose_config
+from emotion import tracking
+from emotion.model import build_model
+from realtime import webcam
+from realtime.backends import KerasBackend, OnnxBackend, export_onnx, load_backend
+from realtime.model_cache import cached_model_dir
+
+FACE_CENTER = (288, 106)  # the astronaut's face in the 640x480 frame below (checked by eye on the drawn box)
+SMALL_MODEL = ("model.filters=[8,16]", "model.block_dropout=[0.1,0.1]", "model.dense_units=16")
+
+
+def astronaut_frame() -> np.ndarray:
+    """scikit-image's astronaut (shipped inside its wheel) on a 640x480 BGR frame."""
+    frame = np.full((480, 640, 3), 90, np.uint8)
+    frame[:, 64:576] = cv2.resize(cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR), (512, 480))
+    return frame
+
+
+@pytest.fixture
+def store(workdir, mlflow_store):
+    """A temporary MLflow store holding one run with a small untrained model, registered as champion."""
+    cfg = compose_config(*SMALL_MODEL)
+    tracking.setup(cfg.tracking)
+    with mlflow.start_run() as run:
+        tracking.log_model(build_model(cfg.model))
+        mlflow.log_metric("test_accuracy", 0.5)
+    tracking.register(run.info.run_id, cfg.tracking.registered_model, 0.5)
+    mlflow.set_tracking_uri(None)
+    return run.info.run_id
+
+
+@pytest.fixture
+def face_image(workdir):
+    cv2.imwrite(str(workdir / "face.png"), astronaut_frame())
+    return workdir / "face.png"
+
+
+@pytest.fixture
+def face_video(workdir):
+    path = workdir / "face.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (640, 480))
+    for shift in range(5):
+        writer.write(np.roll(astronaut_frame(), 4 * shift, axis=1))
+    writer.release()
+    return path
+
+
+@pytest.fixture
+def capsys(capsys, caplog):
+    """capsys whose captured stderr also holds the log lines (pytest routes logging to caplog)."""
+    caplog.set_level("INFO")
+    capsys.caplog = caplog
+    return capsys
+
+
+def cli(capsys, *args) -> tuple[int, list[dict], str]:
+    """Run the CLI in-process; return exit code, JSON lines printed, and the error message plus log."""
+    capsys.caplog.clear()
+    with pytest.raises(SystemExit) as exit_info:
+        webcam.main([*args, "--headless"])
+    out = capsys.readouterr().out
+    code = exit_info.value.code if isinstance(exit_info.value.code, int) else 1
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    return code, lines, f"{exit_info.value.code}\n{capsys.caplog.text}"
+
+
+def test_image_face_is_found_where_it_is(store, face_image, capsys, workdir):
+    code, lines, _ = cli(capsys, "--run-id", store, "--image", str(face_image), "--json", "--output", "out.png")
+    assert code == 0 and len(lines) == 1 and len(lines[0]["faces"]) == 1
+    face = lines[0]["faces"][0]
+    x, y, w, h = face["box"]
+    assert abs(x + w / 2 - FACE_CENTER[0]) < 25 and abs(y + h / 2 - FACE_CENTER[1]) < 25 and 60 < w < 160
+    assert list(face["probs"]) == ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
+    assert sum(face["probs"].values()) == pytest.approx(1, abs=1e-3)
+    assert face["label"] == max(face["probs"], key=face["probs"].get)
+    assert cv2.imread(str(workdir / "out.png")).shape == (480, 640, 3)
+
+
+def test_video_gives_a_json_line_per_frame_and_a_readable_output(store, face_video, capsys, workdir):
+    code, lines, _ = cli(capsys, "--run-id", store, "--video", str(face_video), "--json", "--output", "out.avi")
+    assert code == 0
+    assert [line["index"] for line in lines] == list(range(5))
+    assert lines[1]["time_s"] == pytest.approx(0.1)
+    assert all(len(line["faces"]) == 1 for line in lines)
+    capture = cv2.VideoCapture(str(workdir / "out.avi"))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 5 and capture.read()[1].shape == (480, 640, 3)
+
+
+def test_champion_is_the_default_model(store, face_image, capsys):
+    code, lines, err = cli(capsys, "--image", str(face_image), "--json")
+    assert code == 0 and f"is run {store}" in err
+
+
+def test_onnx_and_keras_backends_agree(store, workdir):
+    mlflow.set_tracking_uri(f"sqlite:///{workdir}/mlflow.db")
+    folder = cached_model_dir(store, ".cache/models")
+    faces = np.random.default_rng(1).integers(0, 256, (6, 48, 48), np.uint8)
+    keras_backend = load_backend(folder, "keras")
+    onnx_backend = OnnxBackend(export_onnx(keras_backend.model, folder))
+    assert isinstance(keras_backend, KerasBackend) and load_backend(folder, "auto").name == "onnx"
+    np.testing.assert_allclose(onnx_backend.predict(faces), keras_backend.predict(faces), atol=1e-4)
+
+
+def test_cached_model_needs_no_tracking_server(store, face_image, capsys, monkeypatch):
+    assert cli(capsys, "--run-id", store, "--image", str(face_image))[0] == 0
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    code, _, err = cli(capsys, "--run-id", store, "--image", str(face_image))
+    assert code == 0 and "using cached model" in err
+
+
+class FakeCapture:
+    """Stands in for cv2.VideoCapture on a camera: `frames` frames of the astronaut, or none at all."""
+
+    def __init__(self, opened: bool = True, frames: int = 3):
+        self.opened, self.left, self.released = opened, frames, False
+
+    def __call__(self, index):
+        return self
+
+    def isOpened(self):
+        return self.opened
+
+    def read(self):
+        self.left -= 1
+        return (True, astronaut_frame()) if self.left >= 0 else (False, None)
+
+    def release(self):
+        self.released = True
+
+
+def test_camera_frames_are_labelled_and_released(store, capsys):
+    camera = FakeCapture(frames=3)
+    assert webcam.run(webcam.parse_args(["--run-id", store, "--headless", "--json"]), camera) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 3 and camera.released and lines[2]["faces"]
+
+
+@pytest.mark.parametrize(
+    "camera, message",
+    [
+        (FakeCapture(opened=False), "camera 0 cannot be opened: check it is connected"),
+        (FakeCapture(frames=0), "camera 0 opened but returned no frame"),
+    ],
+)
+def test_camera_errors(store, camera, message):
+    with pytest.raises(webcam.UserError, match=message):
+        webcam.run(webcam.parse_args(["--run-id", store, "--headless"]), camera)
+    assert camera.released
+
+
+def test_unknown_run_id(store, face_image, capsys):
+    code, _, err = cli(capsys, "--run-id", "0" * 32, "--image", str(face_image))
+    assert code == 1 and f"error: run {'0' * 32} not found in the tracking store" in err
+
+
+def test_run_without_model_artifacts(store, face_image, capsys, workdir):
+    tracking.setup(compose_config().tracking)
+    with mlflow.start_run() as run:
+        mlflow.log_metric("loss", 1.0)
+    code, _, err = cli(capsys, "--run-id", run.info.run_id, "--image", str(face_image))
+    assert code == 1 and "has no 'model' artifacts (model.json + weights): pick a run the train stage finished" in err
+
+
+def test_unreachable_tracking_server(store, face_image, capsys, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    code, _, err = cli(capsys, "--image", str(face_image))
+    assert code == 1 and "error: cannot reach the MLflow tracking store http://127.0.0.1:9" in err
+
+
+def test_unreadable_video(store, workdir, capsys):
+    (workdir / "broken.mp4").write_text("not a video")
+    code, _, err = cli(capsys, "--run-id", store, "--video", "broken.mp4")
+    assert code == 1 and "error: cannot read video broken.mp4" in err
+
+
+def test_image_without_a_face(store, workdir, capsys):
+    cv2.imwrite("wall.png", np.full((480, 640, 3), 128, np.uint8))
+    code, lines, err = cli(capsys, "--run-id", store, "--image", "wall.png", "--json")
+    assert code == 1 and "error: no face found in wall.png" in err and lines[0]["faces"] == []
+
+
+def test_missing_gui_says_how_to_get_it(store, face_image):
+    with pytest.raises(webcam.UserError, match=r"no GUI .*pip install -e '.\[gui\]', or run with --headless"):
+        webcam.run(webcam.parse_args(["--run-id", store, "--image", str(face_image)]))
