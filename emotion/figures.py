@@ -65,3 +65,13 @@ def save(fig: Figure, path) -> None:
     """Write a figure to a PNG and free it."""
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def emotion_shares(table: pd.DataFrame) -> Figure:
+    """One stacked horizontal bar per face track: the share of its time in each emotion."""
+    shares = table.pivot(index="track", columns="emotion", values="share").reindex(columns=list(CLASS_NAMES))
+    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.5 * len(shares)), layout="constrained")
+    shares.plot.barh(stacked=True, ax=ax, colormap="tab10", width=0.7)
+    ax.set(title="Share of time in each emotion per face", xlabel="share of the face's time", xlim=(0, 1))
+    ax.legend(ncol=len(CLASS_NAMES), loc="lower center", bbox_to_anchor=(0.5, 1.08), fontsize=8)
+    return fig

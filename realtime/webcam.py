@@ -22,6 +22,7 @@ from realtime.backends import load_backend
 from realtime.faces import FaceDetector
 from realtime.model_cache import cached_model_dir
 from realtime.recognition import FrameResult, Recognizer
+from realtime.summary import EmotionSummary
 
 log = logging.getLogger("realtime.webcam")
 
@@ -50,6 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true", help="print one JSON line per frame to stdout")
     parser.add_argument("--backend", choices=["auto", "keras", "onnx"], help="inference backend (default: "
                         "realtime.backend, auto = fastest available)")
+    parser.add_argument("--summary", help="video/camera: write the share of time in each emotion per face to this "
+                        "CSV (and a plot beside it, .png)")
     parser.add_argument("--max-frames", type=int, help="stop after this many frames")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. realtime.scale_factor=1.2")
     return parser.parse_args(argv)
@@ -92,7 +95,7 @@ def run(args: argparse.Namespace, capture_factory=cv2.VideoCapture) -> int:
         frames, release, fps = inputs.video_frames(args.video)
     else:
         (frames, release), fps = inputs.camera_frames(args.camera, capture_factory), 30.0
-    writer = None
+    writer, summary = None, EmotionSummary() if args.summary else None
     try:
         fps_shown, last = None, time.perf_counter()
         for index, (frame, time_s) in enumerate(frames):
@@ -103,6 +106,8 @@ def run(args: argparse.Namespace, capture_factory=cv2.VideoCapture) -> int:
             instant = 1 / max(now - last, 1e-6)
             fps_shown, last = instant if fps_shown is None else 0.9 * fps_shown + 0.1 * instant, now
             emit(result, args.json)
+            if summary:
+                summary.add(result)
             overlay.draw(frame, result, fps_shown)
             if args.output:
                 writer = writer or video_writer(args.output, fps, frame.shape)
@@ -117,6 +122,9 @@ def run(args: argparse.Namespace, capture_factory=cv2.VideoCapture) -> int:
             writer.release()
         if not args.headless:
             cv2.destroyAllWindows()
+    if summary:
+        summary.write(args.summary)
+        log.info("emotion summary -> %s (+ .png)", args.summary)
     return 0
 
 

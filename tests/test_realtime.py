@@ -6,6 +6,7 @@ import json
 import cv2
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 import skimage.data
 
@@ -15,6 +16,8 @@ from emotion.model import build_model
 from realtime import webcam
 from realtime.backends import KerasBackend, OnnxBackend, export_onnx, load_backend
 from realtime.model_cache import cached_model_dir
+from realtime.recognition import FrameResult, face_result
+from realtime.summary import EmotionSummary
 
 FACE_CENTER = (288, 106)  # the astronaut's face in the 640x480 frame below (checked by eye on the drawn box)
 SMALL_MODEL = ("model.filters=[8,16]", "model.block_dropout=[0.1,0.1]", "model.dense_units=16")
@@ -194,3 +197,24 @@ def test_image_without_a_face(store, workdir, capsys):
 def test_missing_gui_says_how_to_get_it(store, face_image):
     with pytest.raises(webcam.UserError, match=r"no GUI .*pip install -e '.\[gui\]', or run with --headless"):
         webcam.run(webcam.parse_args(["--run-id", store, "--image", str(face_image)]))
+
+
+def test_video_summary_follows_the_face_and_sums_to_one(store, face_video, capsys, workdir):
+    code, lines, _ = cli(capsys, "--run-id", store, "--video", str(face_video), "--json", "--summary", "summary.csv")
+    assert code == 0
+    table = pd.read_csv(workdir / "summary.csv")
+    assert set(table["track"]) == {0} and len(table) == 7
+    assert table["share"].sum() == pytest.approx(1, abs=1e-3)
+    assert table["seconds"].sum() == pytest.approx(0.5)  # 5 frames at 10 FPS
+    labels = [line["faces"][0]["label"] for line in lines]
+    assert table.set_index("emotion")["share"][labels[0]] == pytest.approx(labels.count(labels[0]) / 5, abs=1e-3)
+    assert (workdir / "summary.png").stat().st_size > 0
+
+
+def test_summary_starts_a_new_track_for_a_face_elsewhere():
+    summary = EmotionSummary()
+    probs = np.eye(7)[3]
+    for index, box in enumerate([(10, 10, 50, 50), (14, 12, 50, 50), (300, 10, 50, 50)]):
+        summary.add(FrameResult(index, index / 10, [face_result(box, probs)]))
+    table = summary.table()
+    assert table.groupby("track")["seconds"].sum().round(3).to_dict() == {0: 0.2, 1: 0.1}
