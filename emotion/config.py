@@ -104,6 +104,8 @@ class EvaluateConfig:
     confusion_file: str = "plots/evaluate/confusion.csv"
     figure_file: str = "plots/evaluate/confusion_matrix.png"
     register: bool = True  # register the model and move the candidate/champion aliases
+    model_dir: Optional[str] = None  # score this model folder (model.json + weights) instead of the train run
+    tta_flip: bool = False  # average the predictions of each face and its mirror image
 
 
 @dataclass

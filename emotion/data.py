@@ -126,11 +126,15 @@ def write_index(index: Index, index_dir: str | Path) -> Path:
     index.rejects.to_csv(out / REJECTS, index=False)
     arrays = {}
     for split in ALL_SPLITS:
-        rows = (index.manifest["split"] == split).to_numpy()
-        arrays[f"x_{split}"] = index.faces_u8[rows]
-        arrays[f"y_{split}"] = index.manifest.loc[rows, "label_id"].to_numpy(np.uint8)
+        arrays[f"x_{split}"], arrays[f"y_{split}"] = split_arrays(index, split)
     np.savez(out / CACHE, **arrays)
     return out
+
+
+def split_arrays(index: Index, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """(faces_u8, label ids as uint8) of one split of an index."""
+    rows = (index.manifest["split"] == split).to_numpy()
+    return index.faces_u8[rows], index.manifest.loc[rows, "label_id"].to_numpy(np.uint8)
 
 
 def load_cache(index_dir: str | Path, splits: tuple[str, ...] = ("train", "val")) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -27,9 +27,12 @@ class Scores:
         return flat
 
 
-def predict(model: keras.Model, faces_u8: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Class probabilities (N, 7) for uint8 faces (N, 48, 48)."""
-    return model.predict(to_model_input(faces_u8), batch_size=batch_size, verbose=0)
+def predict(model: keras.Model, faces_u8: np.ndarray, batch_size: int = 256, tta_flip: bool = False) -> np.ndarray:
+    """Class probabilities (N, 7) for uint8 faces (N, 48, 48); with tta_flip, averaged with the mirrored faces."""
+    probs = model.predict(to_model_input(faces_u8), batch_size=batch_size, verbose=0)
+    if tta_flip:
+        probs = (probs + model.predict(to_model_input(faces_u8[:, :, ::-1]), batch_size=batch_size, verbose=0)) / 2
+    return probs
 
 
 def score(label_ids: np.ndarray, predicted_ids: np.ndarray) -> Scores:

@@ -80,10 +80,13 @@ def write_training_report(run_id: str, cfg: TrainConfig) -> dict:
     return metrics
 
 
-def write_evaluation_report(scores: Scores, label_ids, predicted_ids, run_id: str, cfg: EvaluateConfig) -> dict:
-    """Test metrics JSON, a per-image actual/predicted table for DVC's confusion plot, and the confusion figure."""
+def write_evaluation_report(scores: Scores, label_ids, predicted_ids, model_ref: dict, cfg: EvaluateConfig) -> dict:
+    """Test metrics JSON, a per-image actual/predicted table for DVC's confusion plot, and the confusion figure.
+
+    model_ref names what was scored: {"run_id": ...} or {"model_dir": ...}.
+    """
     metrics = {
-        "run_id": run_id,
+        **model_ref,
         "accuracy": round(scores.accuracy, 4),
         "macro_f1": round(scores.macro_f1, 4),
         "weighted_f1": round(scores.weighted_f1, 4),
@@ -96,9 +99,8 @@ def write_evaluation_report(scores: Scores, label_ids, predicted_ids, run_id: st
     pd.DataFrame({"actual": names[label_ids].to_numpy(), "predicted": names[predicted_ids].to_numpy()}).to_csv(
         cfg.confusion_file, index=False
     )
-    fig = figures.confusion_matrices(scores.confusion)
-    mlflow.log_figure(fig, "confusion_matrix.png")
-    figures.save(fig, cfg.figure_file)
+    Path(cfg.figure_file).parent.mkdir(parents=True, exist_ok=True)
+    figures.save(figures.confusion_matrices(scores.confusion), cfg.figure_file)
     return metrics
 
 

@@ -1,4 +1,8 @@
-"""Stage `evaluate`: score the trained run's model on the untouched test split, log it, register the model."""
+"""Stage `evaluate`: score the trained run's model (or evaluate.model_dir) on the untouched test split.
+
+For a run: logs the scores and confusion figure to it and registers the model. For a model folder (a shipped
+model, to re-check its card): indexes data.source itself and only writes metrics/test.json and plots.
+"""
 
 import logging
 
@@ -16,20 +20,26 @@ log = logging.getLogger(__name__)
 @user_errors_exit
 def main(raw: DictConfig) -> None:
     cfg = config.validate(raw)
-    tracking.setup(cfg.tracking)
-    run_id = tracking.read_run_pointer(cfg.train.run_file)
-    model = model_io.load_model_files(tracking.download_model(run_id))
-    faces_u8, label_ids = data.load_cache(cfg.data.index_dir, splits=("test",))["test"]
-    predicted = evaluation.predict(model, faces_u8, cfg.evaluate.batch_size).argmax(axis=1)
-    scores = evaluation.score(label_ids, predicted)
-    with mlflow.start_run(run_id=run_id):
-        mlflow.log_metrics(scores.flat())
-        reports.write_evaluation_report(scores, label_ids, predicted, run_id, cfg.evaluate)
-    aliases = tracking.register(run_id, cfg.tracking.registered_model, scores.accuracy) if cfg.evaluate.register else {}
-    log.info(
-        "run %s: test accuracy %.4f, macro-F1 %.4f on %d images; registry aliases %s",
-        run_id, scores.accuracy, scores.macro_f1, len(label_ids), aliases or "unchanged",
-    )
+    if cfg.evaluate.model_dir:
+        run_id, model = None, model_io.load_model_files(cfg.evaluate.model_dir)
+        faces_u8, label_ids = data.split_arrays(data.index_source(cfg.data, cfg.seed), "test")
+    else:
+        tracking.setup(cfg.tracking)
+        run_id = tracking.read_run_pointer(cfg.train.run_file)
+        model = model_io.load_model_files(tracking.download_model(run_id))
+        faces_u8, label_ids = data.load_cache(cfg.data.index_dir, splits=("test",))["test"]
+    probs = evaluation.predict(model, faces_u8, cfg.evaluate.batch_size, cfg.evaluate.tta_flip)
+    scores = evaluation.score(label_ids, probs.argmax(axis=1))
+    model_ref = {"run_id": run_id} if run_id else {"model_dir": cfg.evaluate.model_dir}
+    reports.write_evaluation_report(scores, label_ids, probs.argmax(axis=1), model_ref, cfg.evaluate)
+    if run_id:
+        with mlflow.start_run(run_id=run_id):
+            mlflow.log_metrics(scores.flat())
+            mlflow.log_artifact(cfg.evaluate.figure_file)
+        if cfg.evaluate.register:
+            log.info("registry aliases: %s", tracking.register(run_id, cfg.tracking.registered_model, scores.accuracy))
+    log.info("%s: test accuracy %.4f, macro-F1 %.4f on %d images", next(iter(model_ref.values())),
+             scores.accuracy, scores.macro_f1, len(label_ids))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from emotion.evaluation import score
+from conftest import compose_config
+from emotion.evaluation import predict, score
+from emotion.model import build_model
 
 
 def test_scores_match_hand_computed_values():
@@ -19,3 +21,12 @@ def test_scores_match_hand_computed_values():
     assert scores.macro_f1 == pytest.approx((0.5 + 1.0 + 2 / 3) / 7)
     flat = scores.flat()
     assert flat["test_accuracy"] == scores.accuracy and "test_recall_disgust" in flat
+
+
+def test_flip_tta_averages_a_face_and_its_mirror():
+    model = build_model(compose_config("model.filters=[4]", "model.block_dropout=[0.0]", "model.dense_units=4").model)
+    faces = np.random.default_rng(0).integers(0, 256, (3, 48, 48), np.uint8)
+    plain, mirrored = predict(model, faces), predict(model, faces[:, :, ::-1])
+    np.testing.assert_allclose(predict(model, faces, tta_flip=True), (plain + mirrored) / 2, atol=1e-6)
+    symmetric = np.concatenate([faces[:, :, :24], faces[:, :, :24][:, :, ::-1]], axis=2)
+    np.testing.assert_allclose(predict(model, symmetric, tta_flip=True), predict(model, symmetric), atol=1e-6)

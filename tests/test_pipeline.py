@@ -14,15 +14,19 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from conftest import ROOT
+from conftest import ROOT, compose_config
 from emotion import data, evaluation, model_io
 from emotion.labels import CLASS_NAMES
+from emotion.model import build_model
 
 PROJECT_FILES = ("emotion", "stages", "conf", "dvc.yaml", "params.yaml", ".dvc/config", ".dvcignore", ".gitignore")
 
 
-def run(cmd: list[str], cwd: Path) -> str:
+def run(cmd: list[str], cwd: Path, env_path: str | None = None) -> str:
+    """Run a command with the project's Python first on PATH (and env_path on PYTHONPATH); return its output."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    if env_path:
+        env["PYTHONPATH"] = env_path
     env.pop("MLFLOW_TRACKING_URI", None)
     env.pop("FER2013_SOURCE", None)
     done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
@@ -87,3 +91,15 @@ def test_params_come_from_conf_and_repro_is_a_no_op(project, kaggle_folder):
     out = run(["dvc", "repro"], project)
     assert "Running stage" not in out
     assert "accuracy" in run(["dvc", "metrics", "show"], project)
+
+
+@pytest.mark.slow
+def test_evaluate_scores_a_model_folder(kaggle_folder, workdir):
+    cfg = compose_config("model.filters=[8]", "model.block_dropout=[0.1]", "model.dense_units=8")
+    model_io.save_model_files(build_model(cfg.model), workdir / "shipped")
+    run([sys.executable, "-m", "stages.evaluate", f"hydra.run.dir={workdir}/outputs", "evaluate.model_dir=shipped",
+         f"data.source={kaggle_folder}"], workdir, env_path=str(ROOT))
+    metrics = json.loads((workdir / "metrics/test.json").read_text())
+    assert metrics["model_dir"] == "shipped" and 0 <= metrics["accuracy"] <= 1
+    assert len(pd.read_csv(workdir / "plots/evaluate/confusion.csv")) == 4 * len(CLASS_NAMES)
+    assert not (workdir / "mlflow.db").exists()
