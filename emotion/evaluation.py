@@ -18,6 +18,12 @@ class Scores:
     per_class: dict[str, dict[str, float]]  # class -> precision, recall, f1, support
     confusion: np.ndarray  # (7, 7) counts, rows true, columns predicted
 
+    @classmethod
+    def from_report(cls, report: dict) -> "Scores":
+        """Scores back from a metrics/test.json report."""
+        return cls(report["accuracy"], report["macro_f1"], report["weighted_f1"], report["per_class"],
+                   np.array(report["confusion_matrix"]))
+
     def flat(self, prefix: str = "test_") -> dict[str, float]:
         """Scalar metrics named for MLflow: test_accuracy, test_macro_f1, test_recall_angry, ..."""
         flat = {f"{prefix}accuracy": self.accuracy, f"{prefix}macro_f1": self.macro_f1,

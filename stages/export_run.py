@@ -1,0 +1,23 @@
+"""Export a tracked run to a self-contained folder: `python -m stages.export_run RUN_ID models/<name>`."""
+
+import argparse
+import logging
+
+from emotion import run_export, tracking
+from emotion.config import TrackingConfig
+from stages.entry import user_errors_exit
+
+
+@user_errors_exit
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m stages.export_run", description=__doc__)
+    parser.add_argument("run_id")
+    parser.add_argument("folder")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    tracking.setup(TrackingConfig())
+    logging.info("run %s -> %s", args.run_id, run_export.export_run(args.run_id, args.folder))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,26 @@
+"""Import an exported run or a shipped model folder into MLflow and register it:
+`python -m stages.import_run models/reference` (then `python -m realtime.webcam` needs no training)."""
+
+import argparse
+import logging
+
+from emotion import run_export, tracking
+from emotion.config import TrackingConfig
+from stages.entry import user_errors_exit
+
+
+@user_errors_exit
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m stages.import_run", description=__doc__)
+    parser.add_argument("folder", help="folder with model.json, model.weights.h5, params.yaml [history.csv, "
+                                       "metrics.json, figures, README.md]")
+    parser.add_argument("--registered-model", default=TrackingConfig.registered_model)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    tracking.setup(TrackingConfig())
+    run_id, aliases = run_export.import_run(args.folder, args.registered_model)
+    logging.info("%s -> MLflow run %s; registry aliases: %s", args.folder, run_id, aliases or "none (no metrics.json)")
+
+
+if __name__ == "__main__":
+    main()
