@@ -1,20 +1,16 @@
 """Matplotlib figures people look at instead of reading tables: data balance, image stats, curves, confusion."""
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure  # Figure objects, not pyplot: no GUI backend, and notebooks display them
 
-matplotlib.use("Agg")  # figures are written to files and MLflow; no display needed
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from emotion.labels import CLASS_NAMES  # noqa: E402
+from emotion.labels import CLASS_NAMES
 
 
 def class_distribution(counts: pd.DataFrame) -> Figure:
     """Grouped bars of image counts per class (rows) and split (columns)."""
-    fig, ax = plt.subplots(figsize=(8, 4), layout="constrained")
+    fig = Figure(figsize=(8, 4), layout="constrained")
+    ax = fig.subplots()
     counts.loc[list(CLASS_NAMES)].plot.bar(ax=ax, rot=0)
     ax.set(title="Images per class and split", ylabel="images")
     return fig
@@ -22,7 +18,8 @@ def class_distribution(counts: pd.DataFrame) -> Figure:
 
 def image_stats(stats: pd.DataFrame, splits: pd.Series) -> Figure:
     """Histograms of brightness, contrast and sharpness per split: a blurred split stands out at once."""
-    fig, axes = plt.subplots(1, len(stats.columns), figsize=(12, 3.5), layout="constrained")
+    fig = Figure(figsize=(12, 3.5), layout="constrained")
+    axes = fig.subplots(1, len(stats.columns))
     for ax, column in zip(axes, stats.columns):
         values = np.log10(stats[column] + 1) if column == "sharpness" else stats[column]
         for split in pd.unique(splits):
@@ -34,7 +31,8 @@ def image_stats(stats: pd.DataFrame, splits: pd.Series) -> Figure:
 
 def training_curves(history: pd.DataFrame) -> Figure:
     """Loss, accuracy and learning rate per epoch, train against validation."""
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.5), layout="constrained")
+    fig = Figure(figsize=(13, 3.5), layout="constrained")
+    axes = fig.subplots(1, 3)
     for ax, metric in zip(axes[:2], ("loss", "accuracy")):
         ax.plot(history["epoch"], history[metric], label="train")
         ax.plot(history["epoch"], history[f"val_{metric}"], label="validation")
@@ -48,7 +46,8 @@ def training_curves(history: pd.DataFrame) -> Figure:
 def confusion_matrices(counts: np.ndarray) -> Figure:
     """The confusion matrix as counts and row-normalised (recall per true class), side by side."""
     normalised = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5), layout="constrained")
+    fig = Figure(figsize=(13, 5.5), layout="constrained")
+    axes = fig.subplots(1, 2)
     for ax, matrix, fmt, title in ((axes[0], counts, "d", "counts"), (axes[1], normalised, ".2f", "row-normalised")):
         ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
         for (i, j), value in np.ndenumerate(matrix):
@@ -62,15 +61,15 @@ def confusion_matrices(counts: np.ndarray) -> Figure:
 
 
 def save(fig: Figure, path) -> None:
-    """Write a figure to a PNG and free it."""
+    """Write a figure to a PNG."""
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def emotion_shares(table: pd.DataFrame) -> Figure:
     """One stacked horizontal bar per face track: the share of its time in each emotion."""
     shares = table.pivot(index="track", columns="emotion", values="share").reindex(columns=list(CLASS_NAMES))
-    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.5 * len(shares)), layout="constrained")
+    fig = Figure(figsize=(8, 1.2 + 0.5 * len(shares)), layout="constrained")
+    ax = fig.subplots()
     shares.plot.barh(stacked=True, ax=ax, colormap="tab10", width=0.7)
     ax.set(title="Share of time in each emotion per face", xlabel="share of the face's time", xlim=(0, 1))
     ax.legend(ncol=len(CLASS_NAMES), loc="lower center", bbox_to_anchor=(0.5, 1.08), fontsize=8)

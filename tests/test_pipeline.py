@@ -8,11 +8,13 @@ import sys
 from pathlib import Path
 
 import mlflow
+import nbformat
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from mlflow import MlflowClient
+from nbclient import NotebookClient
 
 from conftest import ROOT, compose_config
 from emotion import data, evaluation, model_io
@@ -103,3 +105,15 @@ def test_evaluate_scores_a_model_folder(kaggle_folder, workdir):
     assert metrics["model_dir"] == "shipped" and 0 <= metrics["accuracy"] <= 1
     assert len(pd.read_csv(workdir / "plots/evaluate/confusion.csv")) == 4 * len(CLASS_NAMES)
     assert not (workdir / "mlflow.db").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["01_data.ipynb", "02_results.ipynb"])
+def test_notebook_runs_top_to_bottom(project, name, monkeypatch):
+    notebook = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+    assert not any(cell.get("outputs") for cell in notebook.cells), "commit notebooks without outputs"
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(project)}}).execute()
+    images = [o for cell in notebook.cells for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(images) >= 2  # every notebook draws at least two figures on the synthetic data
