@@ -39,6 +39,7 @@ class ModelConfig:
     dense_units: int = 512
     dense_l2: float = 0.01
     dense_dropout: float = 0.5
+    convs_per_block: int = 1  # 2 makes a VGG-style block (two Conv + BatchNorm + ReLU before pooling)
 
     def __post_init__(self) -> None:
         if len(self.filters) != len(self.block_dropout):
@@ -75,6 +76,9 @@ class TrainConfig:
     lr: float = 5e-4
     lr_drop_epochs: list[int] = field(default_factory=lambda: [20, 30])  # epochs completed before each drop
     lr_drop_values: list[float] = field(default_factory=lambda: [2.5e-4, 5e-5])
+    schedule: str = "step"  # step (lr_drop_epochs/values) or cosine (lr decaying to 0 over the epochs)
+    label_smoothing: float = 0.0
+    class_weight: str = "none"  # none, or balanced (weights inverse to class frequency, for disgust)
     precision: str = "float32"  # or mixed_bfloat16 (fast on CPUs with AVX-512 BF16) / mixed_float16 (GPUs)
     checkpoint_dir: str = "checkpoints/train"
     resume: bool = True  # continue an interrupted run with the same config; false starts afresh
@@ -91,6 +95,12 @@ class TrainConfig:
             raise ConfigError("train.lr_drop_epochs and train.lr_drop_values must have the same length")
         if list(self.lr_drop_epochs) != sorted(self.lr_drop_epochs):
             raise ConfigError(f"train.lr_drop_epochs={list(self.lr_drop_epochs)}: must be increasing")
+        if self.schedule not in ("step", "cosine"):
+            raise ConfigError(f"train.schedule={self.schedule!r}: use step or cosine")
+        if self.class_weight not in ("none", "balanced"):
+            raise ConfigError(f"train.class_weight={self.class_weight!r}: use none or balanced")
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(f"train.label_smoothing={self.label_smoothing}: must be in [0, 1)")
         if self.precision not in ("float32", "mixed_bfloat16", "mixed_float16"):
             raise ConfigError(
                 f"train.precision={self.precision!r}: use float32, mixed_bfloat16 or mixed_float16"

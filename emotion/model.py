@@ -15,9 +15,10 @@ def build_reference_model(cfg: ModelConfig) -> keras.Model:
     """Conv blocks (Conv + BatchNorm + ReLU + MaxPool + Dropout), global average pooling, an L2 dense head."""
     x = inputs = keras.Input(shape=INPUT_SHAPE)
     for filters, rate in zip(cfg.filters, cfg.block_dropout):
-        x = layers.Conv2D(filters, cfg.kernel_size, padding="same")(x)
-        x = layers.BatchNormalization()(x)
-        x = layers.Activation("relu")(x)
+        for _ in range(cfg.convs_per_block):
+            x = layers.Conv2D(filters, cfg.kernel_size, padding="same")(x)
+            x = layers.BatchNormalization()(x)
+            x = layers.Activation("relu")(x)
         x = layers.MaxPooling2D(2)(x)
         x = layers.Dropout(rate)(x)
     x = layers.GlobalAveragePooling2D()(x)

@@ -20,17 +20,33 @@ BACKUP_SUBDIR = "backup"
 STATE_FILE = "state.json"  # which MLflow run the backup belongs to, and the config it was trained with
 
 
-def step_schedule(cfg: TrainConfig):
-    """Learning rate per 0-based epoch: cfg.lr, then lr_drop_values[i] once lr_drop_epochs[i] epochs are done."""
+def lr_schedule(cfg: TrainConfig):
+    """Learning rate per 0-based epoch.
 
-    def schedule(epoch: int, lr: float = 0.0) -> float:
+    step: cfg.lr, then lr_drop_values[i] once lr_drop_epochs[i] epochs are done.
+    cosine: cfg.lr decaying along a half cosine towards 0 at the last epoch.
+    """
+
+    def step(epoch: int, lr: float = 0.0) -> float:
         rate = cfg.lr
         for drop_epoch, value in zip(cfg.lr_drop_epochs, cfg.lr_drop_values):
             if epoch >= drop_epoch:
                 rate = value
         return rate
 
-    return schedule
+    def cosine(epoch: int, lr: float = 0.0) -> float:
+        return float(cfg.lr * 0.5 * (1 + np.cos(np.pi * epoch / cfg.epochs)))
+
+    return {"step": step, "cosine": cosine}[cfg.schedule]
+
+
+def sample_weights(label_ids: np.ndarray, mode: str) -> np.ndarray | None:
+    """Per-image loss weights: None, or 'balanced' class weights n / (classes * count) as in scikit-learn."""
+    if mode == "none":
+        return None
+    counts = np.bincount(label_ids, minlength=NUM_CLASSES).astype(np.float64)
+    weights = len(label_ids) / (NUM_CLASSES * np.maximum(counts, 1))
+    return weights[label_ids].astype(np.float32)
 
 
 def compile_model(model_cfg: ModelConfig, train_cfg: TrainConfig) -> keras.Model:
@@ -39,7 +55,7 @@ def compile_model(model_cfg: ModelConfig, train_cfg: TrainConfig) -> keras.Model
     model = build_model(model_cfg)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=train_cfg.lr),
-        loss=keras.losses.CategoricalCrossentropy(),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=train_cfg.label_smoothing),
         metrics=["accuracy"],
     )
     return model
@@ -48,9 +64,10 @@ def compile_model(model_cfg: ModelConfig, train_cfg: TrainConfig) -> keras.Model
 class AugmentedBatches(keras.utils.PyDataset):
     """Shuffled training batches with random flip / shift / rotation applied by Keras preprocessing layers."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, cfg: AugmentConfig, seed: int):
+    def __init__(self, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None, batch_size: int,
+                 cfg: AugmentConfig, seed: int):
         super().__init__()
-        self.x, self.y, self.batch_size = x, y, batch_size
+        self.x, self.y, self.weights, self.batch_size = x, y, weights, batch_size
         self.rng = np.random.default_rng(seed)
         self.order = self.rng.permutation(len(x))
         steps = [keras.layers.RandomFlip("horizontal", seed=seed)] if cfg.flip else []
@@ -65,7 +82,8 @@ class AugmentedBatches(keras.utils.PyDataset):
 
     def __getitem__(self, i: int):
         rows = self.order[i * self.batch_size : (i + 1) * self.batch_size]
-        return self.augment(self.x[rows], training=True), self.y[rows]
+        batch = (self.augment(self.x[rows], training=True), self.y[rows])
+        return batch if self.weights is None else (*batch, self.weights[rows])
 
     def on_epoch_end(self) -> None:
         self.order = self.rng.permutation(len(self.x))
@@ -86,16 +104,18 @@ def fit(
     keras.utils.set_random_seed(seed)
     model = compile_model(model_cfg, train_cfg)
     x_train, y_train = _model_arrays(*arrays["train"])
+    weights = sample_weights(arrays["train"][1], train_cfg.class_weight)
     if augment_cfg.enabled:
-        train_data = {"x": AugmentedBatches(x_train, y_train, train_cfg.batch_size, augment_cfg, seed)}
+        train_data = {"x": AugmentedBatches(x_train, y_train, weights, train_cfg.batch_size, augment_cfg, seed)}
     else:
-        train_data = {"x": x_train, "y": y_train, "batch_size": train_cfg.batch_size, "shuffle": True}
+        train_data = {"x": x_train, "y": y_train, "sample_weight": weights, "batch_size": train_cfg.batch_size,
+                      "shuffle": True}
     backup = keras.callbacks.BackupAndRestore(Path(train_cfg.checkpoint_dir) / BACKUP_SUBDIR, double_checkpoint=True)
     model.fit(
         **train_data,
         epochs=train_cfg.epochs,
         validation_data=_model_arrays(*arrays["val"]),
-        callbacks=[keras.callbacks.LearningRateScheduler(step_schedule(train_cfg)), *callbacks, backup],
+        callbacks=[keras.callbacks.LearningRateScheduler(lr_schedule(train_cfg)), *callbacks, backup],
     )
     return _as_float32(model, model_cfg)
 

@@ -11,18 +11,41 @@ from emotion import data, runs, tracking, training
 
 
 def test_step_schedule_drops_after_epochs_20_and_30():
-    schedule = training.step_schedule(compose_config().train)
+    schedule = training.lr_schedule(compose_config().train)
     rates = [schedule(epoch) for epoch in range(40)]  # Keras epochs are 0-based
     assert rates[:20] == [5e-4] * 20 and rates[20:30] == [2.5e-4] * 10 and rates[30:] == [5e-5] * 10
+
+
+def test_cosine_schedule_falls_from_lr_towards_zero():
+    schedule = training.lr_schedule(compose_config("train.schedule=cosine", "train.epochs=10").train)
+    rates = [schedule(epoch) for epoch in range(10)]
+    assert rates[0] == 5e-4 and rates[5] == pytest.approx(2.5e-4) and 0 < rates[9] < 2e-5
+    assert rates == sorted(rates, reverse=True)
+
+
+def test_balanced_sample_weights_favour_rare_classes():
+    labels = np.array([0] * 6 + [1] * 2 + [2, 3, 4, 5, 6] * 2)
+    weights = training.sample_weights(labels, "balanced")
+    assert weights[0] == pytest.approx(len(labels) / (7 * 6)) and weights[6] == pytest.approx(len(labels) / (7 * 2))
+    assert np.bincount(labels, weights=weights)[:2] == pytest.approx([len(labels) / 7] * 2)
+    assert training.sample_weights(labels, "none") is None
+
+
+def test_strong_experiment_composes_on_top_of_the_reference():
+    strong, reference = compose_config("experiment=strong"), compose_config()
+    assert strong.model.filters == reference.model.filters and strong.model.convs_per_block == 2
+    assert strong.augment.enabled and strong.train.schedule == "cosine" and strong.evaluate.tta_flip
+    assert (strong.train.label_smoothing, strong.train.class_weight) == (0.1, "balanced")
 
 
 def test_augmented_batches_keep_shapes_and_labels():
     x = np.random.default_rng(0).random((10, 48, 48, 1), dtype=np.float32)
     y = keras.utils.to_categorical(np.arange(10) % 7, 7)
     cfg = compose_config("augment.flip=true", "augment.shift_fraction=0.1", "augment.rotation_deg=10").augment
-    batches = training.AugmentedBatches(x, y, 4, cfg, seed=0)
+    batches = training.AugmentedBatches(x, y, np.arange(10, dtype=np.float32), 4, cfg, seed=0)
     assert len(batches) == 3
-    xb, yb = batches[0]
+    xb, yb, wb = batches[0]
+    assert np.array_equal(wb, batches.order[:4])
     assert tuple(xb.shape) == (4, 48, 48, 1) and not np.allclose(keras.ops.convert_to_numpy(xb), x[batches.order[:4]])
     assert np.array_equal(yb, y[batches.order[:4]])
 
@@ -86,3 +109,13 @@ def test_mixed_precision_training_saves_a_float32_model(cfg, indexed):
     model = training.fit(indexed, cfg.model, cfg.train, cfg.augment, cfg.seed)
     assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
     assert keras.mixed_precision.dtype_policy().name == "float32"
+
+
+@pytest.mark.slow
+def test_strong_recipe_trains_an_epoch(kaggle_folder, workdir, indexed):
+    cfg = compose_config(f"data.source={kaggle_folder}", "experiment=strong", "train.epochs=1", "train.batch_size=8")
+    model = training.fit(indexed, cfg.model, cfg.train, cfg.augment, cfg.seed)
+    assert sum(isinstance(layer, keras.layers.Conv2D) for layer in model.layers) == 8
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+    cfg.train.precision = "float32"
+    assert training.compile_model(cfg.model, cfg.train).loss.label_smoothing == 0.1
