@@ -1,7 +1,8 @@
 """Realtime speed on a 640x480 video with one face: detection, preprocessing, model per face, end-to-end FPS.
 
 Compares, in one run, the naive per-face `model.predict` with each inference backend (Keras eager call, ONNX
-Runtime). Run: python -m bench.realtime (or python bench/realtime.py) [--model-dir models/reference] [--frames 150] [--json]
+Runtime). Run: python -m bench.realtime (or python bench/realtime.py) [--model-dir models/reference] [--frames 150]
+     [--int8-index-dir data/index] [--json]
 Without --model-dir it times an untrained reference model (speed does not depend on the weights).
 """
 
@@ -27,6 +28,7 @@ from emotion.preprocess import crop_face, to_model_input
 from realtime import overlay
 from realtime.backends import KerasBackend, OnnxBackend, export_onnx
 from realtime.faces import FaceDetector
+from realtime.quantize import calibration_faces, quantize
 from realtime.recognition import Recognizer
 
 
@@ -80,6 +82,8 @@ def main() -> None:
     parser.add_argument("--model-dir", help="folder with model.json + model.weights.h5 (default: untrained reference)")
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--repeats", type=int, default=300, help="timed calls per backend")
+    parser.add_argument("--int8-index-dir", help="also time the int8 model, calibrated on this index's train faces "
+                        "(e.g. data/index)")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args()
     cfg = Config()
@@ -91,6 +95,8 @@ def main() -> None:
             save_model_files(build_model(cfg.model), folder)
         keras_backend = KerasBackend(load_model_files(folder))
         backends = {"keras": keras_backend, "onnx": OnnxBackend(export_onnx(keras_backend.model, folder))}
+        if args.int8_index_dir:
+            backends["onnx-int8"] = OnnxBackend(quantize(folder, calibration_faces(args.int8_index_dir)))
         video = Path(tmp) / "face.avi"
         face_video(video, args.frames)
         frames = read_frames(video)
@@ -135,7 +141,7 @@ def main() -> None:
     print(f"model per face, model.predict: p50 {figures['predict_ms']['p50']} ms, p95 {figures['predict_ms']['p95']} ms")
     for name in backends:
         s = figures[f"model_ms_{name}"]
-        print(f"model per face, {name:>5}: p50 {s['p50']} ms, p95 {s['p95']} ms, end to end {fps[name]:.1f} FPS")
+        print(f"model per face, {name:>9}: p50 {s['p50']} ms, p95 {s['p95']} ms, end to end {fps[name]:.1f} FPS")
     print(f"fastest: {fastest}, {figures['speedup_vs_predict']}x faster than model.predict; {figures['fps']} FPS")
 
 

@@ -14,6 +14,7 @@ from emotion.preprocess import INPUT_SHAPE, to_model_input
 log = logging.getLogger(__name__)
 
 ONNX_FILE = "model.onnx"
+INT8_FILE = "model.int8.onnx"
 ONNX_TOLERANCE = 1e-4
 
 
@@ -40,6 +41,7 @@ class OnnxBackend:
 
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
+        options.intra_op_num_threads = 1  # a frame's few faces: one thread has the lowest latency, leaves a core free
         self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
 
@@ -67,8 +69,21 @@ def export_onnx(model: keras.Model, folder: Path) -> Path:
 
 
 def load_backend(folder: str | Path, name: str = "auto"):
-    """The named backend for the model in folder; 'auto' picks ONNX Runtime when it is installed, else Keras."""
+    """The named backend for the model in folder.
+
+    'auto' picks the fastest available: the int8 model when folder holds one (made and checked with
+    `python -m realtime.quantize`), else ONNX Runtime when installed, else Keras.
+    """
     folder = Path(folder)
+    if name == "onnx-int8" or (name == "auto" and (folder / INT8_FILE).exists()):
+        if not (folder / INT8_FILE).exists():
+            raise UserError(
+                f"{folder} has no {INT8_FILE}: make it with python -m realtime.quantize {folder} (needs the index "
+                "of the training data), or use --backend onnx"
+            )
+        backend = OnnxBackend(folder / INT8_FILE)
+        backend.name = "onnx-int8"
+        return backend
     model = load_model_files(folder)
     if name == "keras":
         return KerasBackend(model)

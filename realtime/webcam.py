@@ -49,7 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output", help="write the annotated video (.mp4/.avi) or image here")
     parser.add_argument("--headless", action="store_true", help="show no window (servers, tests)")
     parser.add_argument("--json", action="store_true", help="print one JSON line per frame to stdout")
-    parser.add_argument("--backend", choices=["auto", "keras", "onnx"], help="inference backend (default: "
+    parser.add_argument("--backend", choices=["auto", "keras", "onnx", "onnx-int8"], help="inference backend (default: "
                         "realtime.backend, auto = fastest available)")
     parser.add_argument("--summary", help="video/camera: write the share of time in each emotion per face to this "
                         "CSV (and a plot beside it, .png)")

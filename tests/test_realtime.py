@@ -16,6 +16,7 @@ from emotion.model import build_model
 from realtime import webcam
 from realtime.backends import KerasBackend, OnnxBackend, export_onnx, load_backend
 from realtime.model_cache import cached_model_dir
+from realtime.quantize import quantize
 from realtime.recognition import FrameResult, face_result
 from realtime.summary import EmotionSummary
 
@@ -218,3 +219,17 @@ def test_summary_starts_a_new_track_for_a_face_elsewhere():
         summary.add(FrameResult(index, index / 10, [face_result(box, probs)]))
     table = summary.table()
     assert table.groupby("track")["seconds"].sum().round(3).to_dict() == {0: 0.2, 1: 0.1}
+
+
+def test_int8_backend_after_quantization(store, workdir):
+    mlflow.set_tracking_uri(f"sqlite:///{workdir}/mlflow.db")
+    folder = cached_model_dir(store, ".cache/models")
+    with pytest.raises(webcam.UserError, match="has no model.int8.onnx: make it with python -m realtime.quantize"):
+        load_backend(folder, "onnx-int8")
+    faces = np.random.default_rng(2).integers(0, 256, (64, 48, 48), np.uint8)
+    quantize(folder, faces)
+    int8, fp32 = load_backend(folder, "auto"), load_backend(folder, "onnx")
+    assert int8.name == "onnx-int8" and fp32.name == "onnx"
+    probs = int8.predict(faces[:8])
+    assert probs.shape == (8, 7) and np.allclose(probs.sum(axis=1), 1, atol=1e-3)
+    np.testing.assert_allclose(probs, fp32.predict(faces[:8]), atol=0.05)
