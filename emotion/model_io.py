@@ -8,6 +8,8 @@ from emotion.errors import ModelNotFound
 
 ARCHITECTURE = "model.json"
 WEIGHTS = "model.weights.h5"
+ONNX = "model.onnx"  # made from the two above by realtime.backends.export_onnx
+INT8 = "model.int8.onnx"  # made by realtime.quantize; shipped with a model when its accuracy was checked
 
 
 def save_model_files(model: keras.Model, folder: str | Path) -> Path:

@@ -19,7 +19,7 @@ from mlflow import MlflowClient
 from emotion import tracking
 from emotion.errors import ModelNotFound
 from emotion.evaluation import Scores
-from emotion.model_io import ARCHITECTURE, WEIGHTS
+from emotion.model_io import ARCHITECTURE, INT8, WEIGHTS
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +101,9 @@ def _log_run(folder: Path, weights_sha: str, report: dict | None) -> str:
                 mlflow.log_metrics({k: float(v) for k, v in row.items() if pd.notna(v)}, step=step)
         if report:
             mlflow.log_metrics(Scores.from_report(report).flat())
-        for name in (ARCHITECTURE, WEIGHTS):
-            mlflow.log_artifact(str(folder / name), artifact_path=tracking.MODEL_ARTIFACTS)
+        for name in (ARCHITECTURE, WEIGHTS, INT8):
+            if (folder / name).exists():
+                mlflow.log_artifact(str(folder / name), artifact_path=tracking.MODEL_ARTIFACTS)
         for name in (*FIGURES, CARD):
             if (folder / name).exists():
                 mlflow.log_artifact(str(folder / name))

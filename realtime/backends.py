@@ -8,13 +8,11 @@ import keras
 import numpy as np
 
 from emotion.errors import UserError
-from emotion.model_io import load_model_files
+from emotion.model_io import INT8, ONNX, load_model_files
 from emotion.preprocess import INPUT_SHAPE, to_model_input
 
 log = logging.getLogger(__name__)
 
-ONNX_FILE = "model.onnx"
-INT8_FILE = "model.int8.onnx"
 ONNX_TOLERANCE = 1e-4
 
 
@@ -52,12 +50,12 @@ class OnnxBackend:
 
 def export_onnx(model: keras.Model, folder: Path) -> Path:
     """Convert the model to folder/model.onnx (once), checking it matches Keras within 1e-4."""
-    path = folder / ONNX_FILE
+    path = folder / ONNX
     if path.exists():
         return path
     probe = np.random.default_rng(0).integers(0, 256, (8, *INPUT_SHAPE[:2]), np.uint8)
     keras_probs = KerasBackend(model).predict(probe)
-    partial = folder / f".{ONNX_FILE}.{os.getpid()}"
+    partial = folder / f".{ONNX}.{os.getpid()}"
     model.export(str(partial), format="onnx", verbose=False)
     difference = float(np.abs(OnnxBackend(partial).predict(probe) - keras_probs).max())
     if difference > ONNX_TOLERANCE:
@@ -75,13 +73,13 @@ def load_backend(folder: str | Path, name: str = "auto"):
     `python -m realtime.quantize`), else ONNX Runtime when installed, else Keras.
     """
     folder = Path(folder)
-    if name == "onnx-int8" or (name == "auto" and (folder / INT8_FILE).exists()):
-        if not (folder / INT8_FILE).exists():
+    if name == "onnx-int8" or (name == "auto" and (folder / INT8).exists()):
+        if not (folder / INT8).exists():
             raise UserError(
-                f"{folder} has no {INT8_FILE}: make it with python -m realtime.quantize {folder} (needs the index "
+                f"{folder} has no {INT8}: make it with python -m realtime.quantize {folder} (needs the index "
                 "of the training data), or use --backend onnx"
             )
-        backend = OnnxBackend(folder / INT8_FILE)
+        backend = OnnxBackend(folder / INT8)
         backend.name = "onnx-int8"
         return backend
     model = load_model_files(folder)

@@ -1,7 +1,7 @@
 """int8 ONNX model by static quantization, calibrated on training faces (fast on CPUs with AVX-512 VNNI).
 
 `python -m realtime.quantize MODEL_DIR [--index-dir data/index]` writes MODEL_DIR/model.int8.onnx, which
-`--backend onnx-int8` uses. Check its accuracy with bench/quantized_accuracy.py before shipping it.
+`--backend onnx-int8` uses. Check its test accuracy against the float model with bench/quantized_accuracy.py before shipping it.
 """
 
 import argparse
@@ -13,9 +13,9 @@ import numpy as np
 import onnx
 
 from emotion import data
-from emotion.model_io import load_model_files
+from emotion.model_io import INT8, load_model_files
 from emotion.preprocess import to_model_input
-from realtime.backends import INT8_FILE, export_onnx
+from realtime.backends import export_onnx
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +45,12 @@ def quantize(folder: str | Path, calibration_u8: np.ndarray) -> Path:
         # the softmax stays float: 8-bit probabilities would no longer sum to 1
         softmax = [node.name for node in onnx.load(str(prepared)).graph.node if node.op_type == "Softmax"]
         quantize_static(
-            str(prepared), str(folder / INT8_FILE), Faces(input_name), quant_format=QuantFormat.QDQ,
+            str(prepared), str(folder / INT8), Faces(input_name), quant_format=QuantFormat.QDQ,
             per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
             nodes_to_exclude=softmax,
         )
-    log.info("int8 model calibrated on %d faces -> %s", len(calibration_u8), folder / INT8_FILE)
-    return folder / INT8_FILE
+    log.info("int8 model calibrated on %d faces -> %s", len(calibration_u8), folder / INT8)
+    return folder / INT8
 
 
 def calibration_faces(index_dir: str | Path, count: int = 512, seed: int = 0) -> np.ndarray:
