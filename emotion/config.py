@@ -108,6 +108,19 @@ class TrainConfig:
 
 
 @dataclass
+class DistillConfig:
+    teacher_dir: Optional[str] = None  # a model folder (model.json + weights) to distill from; null trains plainly
+    temperature: float = 4.0  # softens teacher and student outputs for the distillation term
+    weight: float = 0.7  # share of the distillation term in the loss; the rest is cross-entropy on labels
+
+    def __post_init__(self) -> None:
+        if self.temperature <= 0:
+            raise ConfigError(f"distill.temperature={self.temperature}: must be positive")
+        if not 0 <= self.weight <= 1:
+            raise ConfigError(f"distill.weight={self.weight}: must be in [0, 1]")
+
+
+@dataclass
 class EvaluateConfig:
     batch_size: int = 256
     metrics_file: str = "metrics/test.json"
@@ -154,6 +167,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     realtime: RealtimeConfig = field(default_factory=RealtimeConfig)

@@ -34,7 +34,7 @@ def train_tracked(
         mlflow.set_tags({"data_manifest_sha256": data_hash, "git_commit": tracking.git_commit()})
         training.remember_run(cfg.train.checkpoint_dir, settings, run_id)
         logger = tracking.EpochLogger(run_id)
-        model = training.fit(arrays, cfg.model, cfg.train, cfg.augment, cfg.seed, [logger, *callbacks])
+        model = training.fit(arrays, cfg.model, cfg.train, cfg.augment, cfg.seed, [logger, *callbacks], cfg.distill)
         tracking.log_model(model)
         metrics = reports.write_training_report(run_id, cfg.train)
     training.clear_checkpoint(cfg.train.checkpoint_dir)

@@ -9,9 +9,11 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from emotion.config import AugmentConfig, ModelConfig, TrainConfig
+from emotion import distillation
+from emotion.config import AugmentConfig, DistillConfig, ModelConfig, TrainConfig
 from emotion.labels import NUM_CLASSES
 from emotion.model import build_model
+from emotion.model_io import load_model_files
 from emotion.preprocess import to_model_input
 
 log = logging.getLogger(__name__)
@@ -49,15 +51,16 @@ def sample_weights(label_ids: np.ndarray, mode: str) -> np.ndarray | None:
     return weights[label_ids].astype(np.float32)
 
 
-def compile_model(model_cfg: ModelConfig, train_cfg: TrainConfig) -> keras.Model:
-    """Build the configured model under the configured precision and compile it for training."""
+def compile_model(model_cfg: ModelConfig, train_cfg: TrainConfig, distill_cfg: DistillConfig | None = None):
+    """Build the configured model under the configured precision and compile it for training (or distillation)."""
     keras.mixed_precision.set_dtype_policy(train_cfg.precision)
     model = build_model(model_cfg)
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=train_cfg.lr),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=train_cfg.label_smoothing),
-        metrics=["accuracy"],
-    )
+    if distill_cfg and distill_cfg.teacher_dir:
+        loss = distillation.DistillationLoss(distill_cfg.temperature, distill_cfg.weight, train_cfg.label_smoothing)
+        metrics = [distillation.label_accuracy]
+    else:
+        loss, metrics = keras.losses.CategoricalCrossentropy(label_smoothing=train_cfg.label_smoothing), ["accuracy"]
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=train_cfg.lr), loss=loss, metrics=metrics)
     return model
 
 
@@ -65,9 +68,9 @@ class AugmentedBatches(keras.utils.PyDataset):
     """Shuffled training batches with random flip / shift / rotation applied by Keras preprocessing layers."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None, batch_size: int,
-                 cfg: AugmentConfig, seed: int):
+                 cfg: AugmentConfig, seed: int, teacher: keras.Model | None = None):
         super().__init__()
-        self.x, self.y, self.weights, self.batch_size = x, y, weights, batch_size
+        self.x, self.y, self.weights, self.batch_size, self.teacher = x, y, weights, batch_size, teacher
         self.rng = np.random.default_rng(seed)
         self.order = self.rng.permutation(len(x))
         steps = [keras.layers.RandomFlip("horizontal", seed=seed)] if cfg.flip else []
@@ -82,8 +85,11 @@ class AugmentedBatches(keras.utils.PyDataset):
 
     def __getitem__(self, i: int):
         rows = self.order[i * self.batch_size : (i + 1) * self.batch_size]
-        batch = (self.augment(self.x[rows], training=True), self.y[rows])
-        return batch if self.weights is None else (*batch, self.weights[rows])
+        x = self.augment(self.x[rows], training=True)
+        y = self.y[rows]
+        if self.teacher is not None:  # the teacher sees the same augmented faces as the student
+            y = distillation.with_teacher(y, keras.ops.convert_to_numpy(self.teacher(x, training=False)))
+        return (x, y) if self.weights is None else (x, y, self.weights[rows])
 
     def on_epoch_end(self) -> None:
         self.order = self.rng.permutation(len(self.x))
@@ -96,25 +102,33 @@ def fit(
     augment_cfg: AugmentConfig,
     seed: int,
     callbacks: list[keras.callbacks.Callback] = (),
+    distill_cfg: DistillConfig | None = None,
 ) -> keras.Model:
     """Train on arrays['train'], validate on arrays['val']; resumes from train_cfg.checkpoint_dir if a backup is there.
 
+    With distill_cfg.teacher_dir, the model learns from the labels and the teacher's outputs (see distillation).
     Returns the trained model in float32, whatever precision it trained in, so its saved architecture is portable.
     """
     keras.utils.set_random_seed(seed)
-    model = compile_model(model_cfg, train_cfg)
+    teacher = load_model_files(distill_cfg.teacher_dir) if distill_cfg and distill_cfg.teacher_dir else None
+    model = compile_model(model_cfg, train_cfg, distill_cfg)
     x_train, y_train = _model_arrays(*arrays["train"])
+    x_val, y_val = _model_arrays(*arrays["val"])
+    if teacher is not None:
+        y_val = distillation.with_teacher(y_val, teacher.predict(x_val, verbose=0))
     weights = sample_weights(arrays["train"][1], train_cfg.class_weight)
     if augment_cfg.enabled:
-        train_data = {"x": AugmentedBatches(x_train, y_train, weights, train_cfg.batch_size, augment_cfg, seed)}
+        train_data = {"x": AugmentedBatches(x_train, y_train, weights, train_cfg.batch_size, augment_cfg, seed, teacher)}
     else:
+        if teacher is not None:
+            y_train = distillation.with_teacher(y_train, teacher.predict(x_train, verbose=0))
         train_data = {"x": x_train, "y": y_train, "sample_weight": weights, "batch_size": train_cfg.batch_size,
                       "shuffle": True}
     backup = keras.callbacks.BackupAndRestore(Path(train_cfg.checkpoint_dir) / BACKUP_SUBDIR, double_checkpoint=True)
     model.fit(
         **train_data,
         epochs=train_cfg.epochs,
-        validation_data=_model_arrays(*arrays["val"]),
+        validation_data=(x_val, y_val),
         callbacks=[keras.callbacks.LearningRateScheduler(lr_schedule(train_cfg)), *callbacks, backup],
     )
     return _as_float32(model, model_cfg)
