@@ -2,14 +2,19 @@
 
 from pathlib import Path
 
+import json
+
 import keras
+import numpy as np
 
 from emotion.errors import ModelNotFound
+from emotion.preprocess import to_model_input
 
 ARCHITECTURE = "model.json"
 WEIGHTS = "model.weights.h5"
 ONNX = "model.onnx"  # made from the two above by realtime.backends.export_onnx
 INT8 = "model.int8.onnx"  # made by realtime.quantize; shipped with a model when its accuracy was checked
+EXPECTED = "expected_predictions.json"  # the model's outputs on probe_faces(), to catch a broken file
 
 
 def save_model_files(model: keras.Model, folder: str | Path) -> Path:
@@ -33,3 +38,19 @@ def load_model_files(folder: str | Path) -> keras.Model:
     model = keras.models.model_from_json((folder / ARCHITECTURE).read_text())
     model.load_weights(folder / WEIGHTS)
     return model
+
+
+def probe_faces() -> np.ndarray:
+    """Four fixed synthetic faces (uint8, 48x48): a gradient, a checkerboard, noise and a dark frame with a bright box."""
+    ramp = np.tile(np.linspace(0, 255, 48, dtype=np.uint8), (48, 1))
+    checker = ((np.indices((48, 48)).sum(axis=0) // 6) % 2 * 255).astype(np.uint8)
+    noise = np.random.default_rng(0).integers(0, 256, (48, 48), np.uint8)
+    box = np.zeros((48, 48), np.uint8)
+    box[12:36, 12:36] = 200
+    return np.stack([ramp, checker, noise, box])
+
+
+def write_expected_predictions(model: keras.Model, folder: str | Path) -> None:
+    """Record the model's probabilities on probe_faces() beside its files."""
+    probs = model.predict(to_model_input(probe_faces()), verbose=0)
+    (Path(folder) / EXPECTED).write_text(json.dumps(np.round(probs, 6).tolist()) + "\n")

@@ -92,6 +92,7 @@ def write_evaluation_report(scores: Scores, label_ids, predicted_ids, model_ref:
         "weighted_f1": round(scores.weighted_f1, 4),
         "per_class": {name: {k: round(v, 4) for k, v in row.items()} for name, row in scores.per_class.items()},
         "confusion_matrix": scores.confusion.tolist(),
+        "tta_flip": cfg.tta_flip,
     }
     write_json(metrics, cfg.metrics_file)
     Path(cfg.confusion_file).parent.mkdir(parents=True, exist_ok=True)

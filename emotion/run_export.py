@@ -19,7 +19,7 @@ from mlflow import MlflowClient
 from emotion import tracking
 from emotion.errors import ModelNotFound
 from emotion.evaluation import Scores
-from emotion.model_io import ARCHITECTURE, INT8, WEIGHTS
+from emotion.model_io import ARCHITECTURE, INT8, WEIGHTS, load_model_files, write_expected_predictions
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,7 @@ def export_run(run_id: str, folder: str | Path) -> Path:
             if any(a.path == name for a in MlflowClient().list_artifacts(run_id)):
                 shutil.copy(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=name, dst_path=tmp),
                             folder / name)
+    write_expected_predictions(load_model_files(folder), folder)
     (folder / PARAMS).write_text(yaml.safe_dump(unflatten(run.data.params), sort_keys=False))
     tracking.metric_history(run_id, ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")).to_csv(
         folder / HISTORY, index=False

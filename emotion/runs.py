@@ -6,7 +6,7 @@ import keras
 import mlflow
 import numpy as np
 
-from emotion import config, data, reports, tracking, training
+from emotion import config, data, provenance, reports, tracking, training
 from emotion.config import Config
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ def train_tracked(
     with mlflow.start_run(run_id=run_id) as run:
         run_id = run.info.run_id
         mlflow.log_params(params)
-        mlflow.set_tags({"data_manifest_sha256": data_hash, "git_commit": tracking.git_commit()})
+        mlflow.set_tags({"data_manifest_sha256": data_hash, "git_commit": provenance.git_commit()})
         training.remember_run(cfg.train.checkpoint_dir, settings, run_id)
         logger = tracking.EpochLogger(run_id)
         model = training.fit(arrays, cfg.model, cfg.train, cfg.augment, cfg.seed, [logger, *callbacks], cfg.distill)

@@ -3,7 +3,6 @@
 import json
 import logging
 import os
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -57,16 +56,6 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, object]:
         else:
             flat[f"{prefix}{key}"] = value
     return flat
-
-
-def git_commit() -> str:
-    """The checked-out git commit, with '-dirty' when tracked files changed; 'unknown' outside git."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD"], capture_output=True).returncode != 0
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return commit + ("-dirty" if dirty else "")
 
 
 class EpochLogger(keras.callbacks.Callback):

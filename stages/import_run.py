@@ -15,10 +15,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("folder", help="folder with model.json, model.weights.h5, params.yaml [history.csv, "
                                        "metrics.json, figures, README.md]")
     parser.add_argument("--registered-model", default=TrackingConfig.registered_model)
+    parser.add_argument("--run-file", help="also write the run id here (artifacts/train_run.json lets the evaluate "
+                                           "stage score the imported run)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     tracking.setup(TrackingConfig())
     run_id, aliases = run_export.import_run(args.folder, args.registered_model)
+    if args.run_file:
+        tracking.write_run_pointer(run_id, args.run_file)
     logging.info("%s -> MLflow run %s; registry aliases: %s", args.folder, run_id, aliases or "none (no metrics.json)")
 
 

@@ -1,0 +1,28 @@
+"""Train without MLflow and write the run as an export folder (for machines without MLflow, e.g. an accelerator):
+`python -m stages.train_offline +export_dir=runs/strong experiment=strong`, later `python -m stages.import_run
+runs/strong --run-file artifacts/train_run.json` here. Re-running the same command resumes an interrupted fit."""
+
+import logging
+
+import hydra
+from omegaconf import DictConfig, open_dict
+
+from emotion import config, data, offline
+from stages.entry import user_errors_exit
+
+log = logging.getLogger(__name__)
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@user_errors_exit
+def main(raw: DictConfig) -> None:
+    with open_dict(raw):
+        export_dir = raw.pop("export_dir", "runs/offline")
+    cfg = config.validate(raw)
+    history = offline.train_to_folder(cfg, data.load_cache(cfg.data.index_dir), export_dir)
+    best = history.loc[history["val_accuracy"].idxmax()]
+    log.info("-> %s: best val_accuracy %.3f at epoch %d", export_dir, best["val_accuracy"], best["epoch"])
+
+
+if __name__ == "__main__":
+    main()
