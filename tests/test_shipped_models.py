@@ -1,0 +1,46 @@
+"""Every model shipped under models/: it reloads, gives its recorded outputs, and (with the real data) scores
+what its card says."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from conftest import REAL_DATA, ROOT, compose_config
+from emotion import data, evaluation, model_io
+from emotion.preprocess import to_model_input
+
+SHIPPED = sorted(p.parent for p in (ROOT / "models").glob("*/model.json"))
+
+
+def test_models_are_shipped():
+    assert SHIPPED, "models/ holds no model folder"
+
+
+@pytest.mark.parametrize("folder", SHIPPED, ids=lambda p: p.name)
+def test_shipped_model_reloads_to_its_recorded_predictions(folder):
+    model = model_io.load_model_files(folder)
+    expected = np.array(json.loads((folder / model_io.EXPECTED).read_text()))
+    probs = model.predict(to_model_input(model_io.probe_faces()), verbose=0)
+    np.testing.assert_allclose(probs, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("folder", SHIPPED, ids=lambda p: p.name)
+def test_card_states_the_recorded_scores(folder):
+    metrics = json.loads((folder / "metrics.json").read_text())
+    card = (folder / "README.md").read_text()
+    assert f"{100 * metrics['accuracy']:.2f} %" in card and f"{metrics['macro_f1']:.3f}" in card
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+@pytest.mark.parametrize("folder", SHIPPED, ids=lambda p: p.name)
+def test_test_accuracy_is_what_the_card_says(folder):
+    cfg = compose_config(f"data.source={REAL_DATA}")
+    faces_u8, label_ids = data.split_arrays(data.index_source(cfg.data, cfg.seed), "test")
+    recorded = json.loads((folder / "metrics.json").read_text())
+    probs = evaluation.predict(model_io.load_model_files(folder), faces_u8, tta_flip=recorded["tta_flip"])
+    accuracy = evaluation.score(label_ids, probs.argmax(axis=1)).accuracy
+    card = float(re.search(r"test accuracy \| ([0-9.]+) %", (folder / "README.md").read_text()).group(1))
+    assert accuracy * 100 == pytest.approx(card, abs=0.1)
