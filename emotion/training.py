@@ -1,4 +1,4 @@
-"""Fit a configured model on the array cache, with a step learning-rate schedule, augmentation and resume."""
+"""Fit a configured model on the array cache: schedules, augmentation, class weights, distillation and resume."""
 
 import hashlib
 import json
@@ -114,21 +114,21 @@ def fit(
     model = compile_model(model_cfg, train_cfg, distill_cfg)
     x_train, y_train = _model_arrays(*arrays["train"])
     x_val, y_val = _model_arrays(*arrays["val"])
-    if teacher is not None:
-        y_val = distillation.with_teacher(y_val, teacher.predict(x_val, verbose=0))
+
+    def targets(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return y if teacher is None else distillation.with_teacher(y, teacher.predict(x, verbose=0))
+
     weights = sample_weights(arrays["train"][1], train_cfg.class_weight)
-    if augment_cfg.enabled:
+    if augment_cfg.enabled:  # the batches ask the teacher themselves, on the augmented faces
         train_data = {"x": AugmentedBatches(x_train, y_train, weights, train_cfg.batch_size, augment_cfg, seed, teacher)}
     else:
-        if teacher is not None:
-            y_train = distillation.with_teacher(y_train, teacher.predict(x_train, verbose=0))
-        train_data = {"x": x_train, "y": y_train, "sample_weight": weights, "batch_size": train_cfg.batch_size,
-                      "shuffle": True}
+        train_data = {"x": x_train, "y": targets(x_train, y_train), "sample_weight": weights,
+                      "batch_size": train_cfg.batch_size, "shuffle": True}
     backup = keras.callbacks.BackupAndRestore(Path(train_cfg.checkpoint_dir) / BACKUP_SUBDIR, double_checkpoint=True)
     model.fit(
         **train_data,
         epochs=train_cfg.epochs,
-        validation_data=(x_val, y_val),
+        validation_data=(x_val, targets(x_val, y_val)),
         callbacks=[keras.callbacks.LearningRateScheduler(lr_schedule(train_cfg)), *callbacks, backup],
     )
     return _as_float32(model, model_cfg)

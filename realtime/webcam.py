@@ -82,7 +82,8 @@ def check_gui(headless: bool) -> None:
         raise UserError(GUI_HELP)
 
 
-def run(args: argparse.Namespace, capture_factory=cv2.VideoCapture) -> int:
+def run(args: argparse.Namespace, capture_factory=None) -> int:
+    """Label the chosen input; capture_factory opens cameras (cv2.VideoCapture unless a test fakes one)."""
     cfg = load_config(args.overrides)
     check_gui(args.headless)
     backend = load_backend(model_folder(args, cfg), args.backend or cfg.realtime.backend)
@@ -94,10 +95,15 @@ def run(args: argparse.Namespace, capture_factory=cv2.VideoCapture) -> int:
     if args.video:
         frames, release, fps = inputs.video_frames(args.video)
     else:
-        (frames, release), fps = inputs.camera_frames(args.camera, capture_factory), 30.0
+        (frames, release), fps = inputs.camera_frames(args.camera, capture_factory or cv2.VideoCapture), 30.0
+    return label_stream(args, recognizer, frames, release, fps)
+
+
+def label_stream(args: argparse.Namespace, recognizer: Recognizer, frames, release, fps: float) -> int:
+    """Label, show, write and summarise frames until they end or the user quits; an interrupt loses nothing."""
     writer, summary = None, EmotionSummary() if args.summary else None
+    fps_shown, last = None, time.perf_counter()
     try:
-        fps_shown, last = None, time.perf_counter()
         for index, (frame, time_s) in enumerate(frames):
             if args.max_frames is not None and index >= args.max_frames:
                 break
@@ -122,9 +128,9 @@ def run(args: argparse.Namespace, capture_factory=cv2.VideoCapture) -> int:
             writer.release()
         if not args.headless:
             cv2.destroyAllWindows()
-    if summary:
-        summary.write(args.summary)
-        log.info("emotion summary -> %s (+ .png)", args.summary)
+        if summary and summary.times:
+            summary.write(args.summary)
+            log.info("emotion summary -> %s (+ .png)", args.summary)
     return 0
 
 
@@ -168,6 +174,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(run(parse_args(argv)))
     except UserError as err:
         sys.exit(f"error: {err}")
+    except KeyboardInterrupt:  # Ctrl-C: outputs are already closed and written by label_stream
+        sys.exit(130)
 
 
 if __name__ == "__main__":

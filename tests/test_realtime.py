@@ -233,3 +233,21 @@ def test_int8_backend_after_quantization(store, workdir):
     probs = int8.predict(faces[:8])
     assert probs.shape == (8, 7) and np.allclose(probs.sum(axis=1), 1, atol=1e-3)
     np.testing.assert_allclose(probs, fp32.predict(faces[:8]), atol=0.05)
+
+
+def test_ctrl_c_keeps_what_was_labelled(store, workdir, monkeypatch):
+    camera = FakeCapture(frames=10)
+    real_read = camera.read
+
+    def read():
+        if camera.left == 7:  # three frames delivered (the first one is read at start-up)
+            raise KeyboardInterrupt
+        return real_read()
+
+    camera.read = read
+    with monkeypatch.context() as patch, pytest.raises(SystemExit) as exit_info:
+        patch.setattr(webcam.cv2, "VideoCapture", camera)
+        webcam.main(["--run-id", store, "--headless", "--output", "out.avi", "--summary", "s.csv"])
+    assert exit_info.value.code == 130 and camera.released
+    assert int(cv2.VideoCapture("out.avi").get(cv2.CAP_PROP_FRAME_COUNT)) == 3
+    assert pd.read_csv("s.csv")["share"].sum() == pytest.approx(1, abs=1e-3)
