@@ -11,10 +11,9 @@ import yaml
 
 from emotion import config, data, figures, provenance, training
 from emotion.config import Config
-from emotion.model_io import save_model_files, write_expected_predictions
+from emotion.model_io import CURVES, HISTORY, PARAMS, TAGS, save_model_files, write_expected_predictions
 
 RAW_HISTORY = "history.raw.csv"  # Keras' CSVLogger, appended across resumed fits
-HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"]
 
 
 def train_to_folder(cfg: Config, arrays: dict, folder: str | Path) -> pd.DataFrame:
@@ -29,16 +28,16 @@ def train_to_folder(cfg: Config, arrays: dict, folder: str | Path) -> pd.DataFra
     save_model_files(model, folder)
     write_expected_predictions(model, folder)
     raw = pd.read_csv(folder / RAW_HISTORY).drop_duplicates("epoch", keep="last")
-    history = raw.assign(epoch=raw["epoch"] + 1)[HISTORY_COLUMNS]  # MLflow steps count epochs from 1
-    history.to_csv(folder / "history.csv", index=False)
-    figures.save(figures.training_curves(history), folder / "training_curves.png")
-    (folder / "params.yaml").write_text(yaml.safe_dump(config.to_dict(cfg), sort_keys=False))
+    history = raw.assign(epoch=raw["epoch"] + 1)[["epoch", *training.HISTORY_METRICS]]  # MLflow counts from 1
+    history.to_csv(folder / HISTORY, index=False)
+    figures.save(figures.training_curves(history), folder / CURVES)
+    (folder / PARAMS).write_text(yaml.safe_dump(config.to_dict(cfg), sort_keys=False))
     tags = {
         "data_manifest_sha256": data.manifest_hash(cfg.data.index_dir),
         "git_commit": provenance.git_commit(),
         "keras_backend": keras.backend.backend(),
         "trained_on": platform.node(),
     }
-    (folder / "tags.json").write_text(json.dumps(tags, indent=2) + "\n")
+    (folder / TAGS).write_text(json.dumps(tags, indent=2) + "\n")
     training.clear_checkpoint(cfg.train.checkpoint_dir)
     return history

@@ -4,15 +4,16 @@ import json
 import logging
 from pathlib import Path
 
-import pandas as pd
-
 import mlflow
+import pandas as pd
 
 from emotion import figures, quality, tracking
 from emotion.config import DataConfig, EvaluateConfig, TrainConfig
 from emotion.data import ALL_SPLITS, Index
 from emotion.evaluation import Scores
 from emotion.labels import CLASS_NAMES
+from emotion.model_io import CURVES
+from emotion.training import HISTORY_METRICS
 
 log = logging.getLogger(__name__)
 
@@ -57,17 +58,14 @@ def write_index_report(index: Index, cfg: DataConfig) -> dict:
     return metrics
 
 
-HISTORY_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
-
-
 def write_training_report(run_id: str, cfg: TrainConfig) -> dict:
     """Per-epoch history (CSV for dvc plots), curves figure (also logged to the run) and final metrics JSON."""
     history = tracking.metric_history(run_id, HISTORY_METRICS)
     Path(cfg.history_file).parent.mkdir(parents=True, exist_ok=True)
     history.to_csv(cfg.history_file, index=False)
     fig = figures.training_curves(history)
-    mlflow.log_figure(fig, "training_curves.png")
-    figures.save(fig, Path(cfg.history_file).with_name("training_curves.png"))
+    mlflow.log_figure(fig, CURVES)
+    figures.save(fig, Path(cfg.history_file).with_name(CURVES))
     best = history.loc[history["val_accuracy"].idxmax()]
     metrics = {
         "run_id": run_id,

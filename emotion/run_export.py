@@ -17,15 +17,17 @@ import yaml
 from mlflow import MlflowClient
 
 from emotion import tracking
+from emotion.training import HISTORY_METRICS
 from emotion.errors import ModelNotFound
 from emotion.evaluation import Scores
-from emotion.model_io import ARCHITECTURE, INT8, WEIGHTS, load_model_files, write_expected_predictions
+from emotion.model_io import (
+    ARCHITECTURE, CARD, CONFUSION, CURVES, HISTORY, INT8, METRICS, PARAMS, TAGS, WEIGHTS, load_model_files,
+    write_expected_predictions,
+)
 
 log = logging.getLogger(__name__)
 
-PARAMS, HISTORY, METRICS, TAGS = "params.yaml", "history.csv", "metrics.json", "tags.json"
-FIGURES = ("training_curves.png", "confusion_matrix.png")
-CARD = "README.md"
+FIGURES = (CURVES, CONFUSION)
 
 
 def unflatten(flat: dict[str, str]) -> dict:
@@ -58,15 +60,14 @@ def export_run(run_id: str, folder: str | Path) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         for name in (ARCHITECTURE, WEIGHTS):
             shutil.copy(tracking.download_model(run_id, tmp) / name, folder / name)
+        logged = {a.path for a in MlflowClient().list_artifacts(run_id)}
         for name in FIGURES:
-            if any(a.path == name for a in MlflowClient().list_artifacts(run_id)):
+            if name in logged:
                 shutil.copy(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=name, dst_path=tmp),
                             folder / name)
     write_expected_predictions(load_model_files(folder), folder)
     (folder / PARAMS).write_text(yaml.safe_dump(unflatten(run.data.params), sort_keys=False))
-    tracking.metric_history(run_id, ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")).to_csv(
-        folder / HISTORY, index=False
-    )
+    tracking.metric_history(run_id, HISTORY_METRICS).to_csv(folder / HISTORY, index=False)
     tags = {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")}
     (folder / TAGS).write_text(json.dumps(tags | {"exported_from_run": run_id}, indent=2) + "\n")
     return folder

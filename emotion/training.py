@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 BACKUP_SUBDIR = "backup"
 STATE_FILE = "state.json"  # which MLflow run the backup belongs to, and the config it was trained with
+HISTORY_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")  # what fit logs per epoch
 
 
 def lr_schedule(cfg: TrainConfig):
