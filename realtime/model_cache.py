@@ -11,10 +11,15 @@ from emotion.model_io import ARCHITECTURE, WEIGHTS
 log = logging.getLogger(__name__)
 
 
+def is_cached(run_id: str, cache_dir: str | Path) -> bool:
+    """Whether the run's model files are already in the local cache."""
+    return all((Path(cache_dir) / run_id / name).exists() for name in (ARCHITECTURE, WEIGHTS))
+
+
 def cached_model_dir(run_id: str, cache_dir: str | Path) -> Path:
     """Local folder with the run's model files, downloaded through MLflow unless already cached."""
     folder = Path(cache_dir) / run_id
-    if (folder / ARCHITECTURE).exists() and (folder / WEIGHTS).exists():
+    if is_cached(run_id, cache_dir):
         log.info("using cached model of run %s in %s", run_id, folder)
         return folder
     Path(cache_dir).mkdir(parents=True, exist_ok=True)

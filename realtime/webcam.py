@@ -20,7 +20,7 @@ from emotion.errors import UserError
 from realtime import inputs, overlay
 from realtime.backends import load_backend
 from realtime.faces import FaceDetector
-from realtime.model_cache import cached_model_dir
+from realtime.model_cache import cached_model_dir, is_cached
 from realtime.recognition import FrameResult, Recognizer
 from realtime.summary import EmotionSummary
 
@@ -66,7 +66,7 @@ def load_config(overrides: list[str]) -> config.Config:
 def model_folder(args: argparse.Namespace, cfg: config.Config) -> Path:
     """The local folder of the chosen model: a cached run needs no tracking server at all."""
     cache = Path(cfg.realtime.cache_dir)
-    if args.run_id and (cache / args.run_id / "model.json").exists():
+    if args.run_id and is_cached(args.run_id, cache):
         return cached_model_dir(args.run_id, cache)
     tracking.setup(cfg.tracking)
     run_id = args.run_id or tracking.resolve_run_id(
