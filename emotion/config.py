@@ -186,3 +186,14 @@ def validate(raw: DictConfig) -> Config:
 def to_dict(cfg: Config) -> dict:
     """Plain nested dict of a config, for logging and fingerprints."""
     return OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, object]:
+    """Nested config dict -> {'train.epochs': 40, ...}, as MLflow params and fingerprints take it."""
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat

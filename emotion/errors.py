@@ -23,3 +23,11 @@ class TrackingUnavailable(UserError):
 
 class CameraUnavailable(UserError):
     """The camera cannot be opened or returns no frames."""
+
+
+class CheckpointInUse(UserError):
+    """Another live training process owns the checkpoint folder."""
+
+
+class TrainingInterrupted(UserError):
+    """Training was stopped (Ctrl-C); the message says how to resume."""

@@ -16,7 +16,7 @@ import pandas as pd
 import yaml
 from mlflow import MlflowClient
 
-from emotion import tracking
+from emotion import config, tracking
 from emotion.training import HISTORY_METRICS
 from emotion.errors import ModelNotFound
 from emotion.evaluation import Scores
@@ -96,7 +96,7 @@ def _log_run(folder: Path, weights_sha: str, report: dict | None) -> str:
     tags = json.loads((folder / TAGS).read_text()) if (folder / TAGS).exists() else {}
     with mlflow.start_run(run_name=folder.name) as run:
         mlflow.set_tags(tags | {"model_weights_sha256": weights_sha, "imported_from": str(folder)})
-        mlflow.log_params(tracking.flatten(yaml.safe_load((folder / PARAMS).read_text())))
+        mlflow.log_params(config.flatten(yaml.safe_load((folder / PARAMS).read_text())))
         if (folder / HISTORY).exists():
             for row in pd.read_csv(folder / HISTORY).to_dict("records"):
                 step = int(row.pop("epoch"))

@@ -1,41 +1,175 @@
-"""One tracked training run: start (or resume) the MLflow run, fit, log the model and write the training report."""
+"""One training run's bookkeeping: settings fingerprint, checkpoint folder and its lock, exact resume, clean-up, tags.
 
+Shared by the tracked (tracked_training) and offline (offline) paths. The folder holds the newest epoch checkpoint
+(weights with the optimizer state), and state.json: the fingerprint, the MLflow run id (tracked path), the epochs
+done and their logged metrics. Files are replaced atomically, so a process killed at any point leaves the previous
+complete checkpoint. A lock makes one process at a time own the folder; the OS releases it when the process dies.
+"""
+
+import hashlib
+import json
 import logging
+import os
+import platform
+import shutil
+from pathlib import Path
 
 import keras
-import mlflow
-import numpy as np
+from filelock import FileLock, Timeout
 
-from emotion import config, data, provenance, reports, tracking, training
+from emotion import config, provenance
 from emotion.config import Config
+from emotion.jsonfiles import read_json, write_json
+from emotion.errors import CheckpointInUse, TrainingInterrupted, UserError
 
 log = logging.getLogger(__name__)
 
+STATE_FILE = "state.json"
+LOCK_FILE = "train.lock"
+OWNER_FILE = "owner.json"  # who holds the lock, for the refusal message
+WEIGHTS_PATTERN = "epoch-{:04d}.weights.h5"
 
-def train_tracked(
-    cfg: Config, arrays: dict[str, tuple[np.ndarray, np.ndarray]], callbacks: list[keras.callbacks.Callback] = ()
-) -> tuple[str, dict]:
-    """Fit cfg's model on arrays inside an MLflow run and return (run id, training metrics).
 
-    An interrupted fit with the same config and data continues in the same run from its last checkpoint, unless
-    train.resume is false.
+def fingerprint(settings: dict) -> str:
+    """Stable hash of everything that must match for a checkpoint to be resumed (config and data)."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def settings_of(cfg: Config, data_hash: str) -> dict:
+    """What must match for a checkpoint to be resumed: the flat config (less train.resume) and the data."""
+    return {k: v for k, v in config.flatten(config.to_dict(cfg)).items() if k != "train.resume"} | {"data": data_hash}
+
+
+def provenance_tags(data_hash: str) -> dict[str, str]:
+    """Tags recorded with every run: the data, the code version, the backend and the machine."""
+    return {
+        "data_manifest_sha256": data_hash,
+        "git_commit": provenance.git_commit(),
+        "keras_backend": keras.backend.backend(),
+        "trained_on": platform.node(),
+    }
+
+
+class TrainingRun:
+    """A checkpoint folder owned by this process for the duration of `with TrainingRun(...) as run:`.
+
+    On entry it takes the lock and loads the previous state when its fingerprint matches (and resume is true);
+    otherwise the old checkpoint is removed and `abandoned_run_id` names the run it belonged to. Ctrl-C inside
+    the block becomes TrainingInterrupted, and any user-facing error gets the resume hint appended.
     """
-    params = tracking.flatten(config.to_dict(cfg))
-    data_hash = data.manifest_hash(cfg.data.index_dir)
-    settings = training.fingerprint({k: v for k, v in params.items() if k != "train.resume"} | {"data": data_hash})
-    if not cfg.train.resume:
-        training.clear_checkpoint(cfg.train.checkpoint_dir)
-    run_id = training.resumable_run(cfg.train.checkpoint_dir, settings)
-    if run_id:
-        log.info("resuming run %s from %s", run_id, cfg.train.checkpoint_dir)
-    with mlflow.start_run(run_id=run_id) as run:
-        run_id = run.info.run_id
-        mlflow.log_params(params)
-        mlflow.set_tags({"data_manifest_sha256": data_hash, "git_commit": provenance.git_commit()})
-        training.remember_run(cfg.train.checkpoint_dir, settings, run_id)
-        logger = tracking.EpochLogger(run_id)
-        model = training.fit(arrays, cfg.model, cfg.train, cfg.augment, cfg.seed, [logger, *callbacks], cfg.distill)
-        tracking.log_model(model)
-        metrics = reports.write_training_report(run_id, cfg.train)
-    training.clear_checkpoint(cfg.train.checkpoint_dir)
-    return run_id, metrics
+
+    def __init__(self, checkpoint_dir: str | Path, settings: dict, resume: bool = True):
+        self.dir = Path(checkpoint_dir)
+        self.fingerprint = fingerprint(settings)
+        self.resume = resume
+        self.state: dict = {"fingerprint": self.fingerprint, "run_id": None, "epochs": 0, "history": []}
+        self.abandoned_run_id: str | None = None
+        self._lock = FileLock(self.dir / LOCK_FILE)
+
+    def __enter__(self) -> "TrainingRun":
+        self.dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            raise CheckpointInUse(
+                f"{self.dir} is in use by {self._owner()}: wait for that training to end, or give this one another "
+                "train.checkpoint_dir"
+            ) from None
+        write_json({"pid": os.getpid(), "host": platform.node()}, self.dir / OWNER_FILE)
+        previous = read_json(self.dir / STATE_FILE)
+        if previous.get("fingerprint") == self.fingerprint and self.resume:
+            self.state = previous
+            if self.epochs_done:
+                log.info("resuming from the checkpoint of epoch %d in %s", self.epochs_done, self.dir)
+        elif previous:
+            if previous.get("epochs"):
+                reason = "train.resume=false" if self.resume is False else "made with another config or data"
+                log.warning("checkpoint of epoch %d in %s not resumed (%s); starting afresh",
+                            previous["epochs"], self.dir, reason)
+            self.abandoned_run_id = previous.get("run_id")
+            self._clear()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        (self.dir / OWNER_FILE).unlink(missing_ok=True)
+        self._lock.release()
+        if exc_type is KeyboardInterrupt:
+            raise TrainingInterrupted(f"interrupted; {self.resume_hint()}") from None
+        if isinstance(exc, UserError) and not isinstance(exc, CheckpointInUse):
+            raise type(exc)(f"{exc}; {self.resume_hint()}") from exc
+
+    @property
+    def epochs_done(self) -> int:
+        return int(self.state["epochs"])
+
+    @property
+    def run_id(self) -> str | None:
+        """The MLflow run the checkpoint belongs to (tracked path), None before one is bound or when offline."""
+        return self.state["run_id"]
+
+    @property
+    def history(self) -> list[dict]:
+        """Logged metrics of every finished epoch: [{'epoch': 1, 'loss': ..., ...}, ...]."""
+        return self.state["history"]
+
+    def bind(self, run_id: str) -> None:
+        """Record the MLflow run this checkpoint belongs to, so a restart resumes it (or marks it failed)."""
+        self.state["run_id"] = run_id
+        write_json(self.state, self.dir / STATE_FILE)
+
+    def restore(self, model: keras.Model) -> int:
+        """Load the checkpoint's weights and optimizer state into the compiled model; return the epochs done."""
+        if not self.epochs_done:
+            return 0
+        if not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        model.load_weights(self.dir / WEIGHTS_PATTERN.format(self.epochs_done))
+        return self.epochs_done
+
+    def save(self, model: keras.Model, epoch: int, logs: dict) -> None:
+        """Checkpoint a finished epoch (1-based): weights + optimizer, then the state that points at them."""
+        weights = self.dir / WEIGHTS_PATTERN.format(epoch)
+        partial = weights.with_name("partial-" + weights.name)
+        model.save_weights(partial)
+        os.replace(partial, weights)
+        history = [row for row in self.history if row["epoch"] < epoch]
+        self.state = {**self.state, "epochs": epoch,
+                      "history": [*history, {"epoch": epoch, **{k: float(v) for k, v in logs.items()}}]}
+        write_json(self.state, self.dir / STATE_FILE)
+        for old in self.dir.glob(WEIGHTS_PATTERN.replace("{:04d}", "*")):
+            if old != weights:
+                old.unlink()
+
+    def callback(self) -> keras.callbacks.Callback:
+        """The Keras callback that checkpoints every finished epoch; place it before anything that logs."""
+        return _EpochCheckpoint(self)
+
+    def finish(self) -> None:
+        """The fit is complete and its outputs are written: drop the checkpoint."""
+        self._clear()
+
+    def resume_hint(self) -> str:
+        if not self.epochs_done:
+            return "no epoch was finished, nothing to resume"
+        return (f"the checkpoint of epoch {self.epochs_done} is in {self.dir}: run the same command again to "
+                "resume from it")
+
+    def _owner(self) -> str:
+        owner = read_json(self.dir / OWNER_FILE)
+        return f"process {owner['pid']} on {owner['host']}" if owner else "another process"
+
+    def _clear(self) -> None:
+        (self.dir / STATE_FILE).unlink(missing_ok=True)
+        for path in [*self.dir.glob("epoch-*.weights.h5"), *self.dir.glob("partial-*.weights.h5")]:
+            path.unlink()
+        shutil.rmtree(self.dir / "backup", ignore_errors=True)  # left by versions that used BackupAndRestore
+        self.state = {"fingerprint": self.fingerprint, "run_id": None, "epochs": 0, "history": []}
+
+
+class _EpochCheckpoint(keras.callbacks.Callback):
+    def __init__(self, run: TrainingRun):
+        super().__init__()
+        self.run = run
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.run.save(self.model, epoch + 1, logs or {})

@@ -1,9 +1,11 @@
 """MLflow: the tracking store, runs, per-epoch metrics, model JSON + weights artifacts and registry aliases."""
 
+import contextlib
 import json
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import keras
@@ -47,38 +49,100 @@ def setup(cfg: TrackingConfig) -> str:
     return uri
 
 
-def flatten(tree: dict, prefix: str = "") -> dict[str, object]:
-    """Nested config dict -> {'train.epochs': 40, ...} for mlflow.log_params."""
-    flat = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
+# What a lost tracking server raises: MLflow's own errors, and requests' / urllib3's connection errors (OSError)
+CONNECTION_ERRORS = (MlflowException, OSError)
+
+
+def _unreachable(err: Exception, doing: str) -> TrackingUnavailable:
+    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return TrackingUnavailable(f"lost the MLflow tracking store {mlflow.get_tracking_uri()} while {doing}: {first}")
+
+
+@contextlib.contextmanager
+def tracked_run(run_id: str | None, run_name: str | None = None) -> Iterator[str]:
+    """Start (or continue) a run and end it FINISHED, KILLED on Ctrl-C, or FAILED; yields its run id.
+
+    A tracking server lost on the way is reported as TrackingUnavailable, in one line.
+    """
+    try:
+        run = mlflow.start_run(run_id=run_id, run_name=run_name)
+    except CONNECTION_ERRORS as err:
+        raise _unreachable(err, "starting the run") from err
+    status = "FAILED"
+    try:
+        yield run.info.run_id
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    except CONNECTION_ERRORS as err:
+        raise _unreachable(err, "logging") from err
+    finally:
+        try:
+            mlflow.end_run(status)
+        except CONNECTION_ERRORS:  # the server is gone: the run stays RUNNING until the next start marks it
+            log.debug("could not end run %s as %s", run.info.run_id, status)
+
+
+def mark_abandoned(run_id: str) -> None:
+    """A run whose process died (its checkpoint was not resumed) is marked KILLED instead of staying RUNNING."""
+    client = MlflowClient()
+    try:
+        if client.get_run(run_id).info.status == "RUNNING":
+            client.set_terminated(run_id, "KILLED")
+            log.info("run %s was left RUNNING by a process that died; marked KILLED", run_id)
+    except MlflowException:
+        log.debug("run %s of an abandoned checkpoint is not in this store", run_id)
+
+
+def log_epochs(run_id: str, history: list[dict]) -> None:
+    """Log per-epoch metrics rows ({'epoch': n, 'loss': ...}) at step = epoch, skipping epochs the run holds."""
+    try:
+        logged = {m.step for m in MlflowClient().get_metric_history(run_id, "loss")}
+        for row in history:
+            if row["epoch"] not in logged:
+                mlflow.log_metrics({k: float(v) for k, v in row.items() if k != "epoch"}, step=int(row["epoch"]))
+    except CONNECTION_ERRORS as err:
+        raise _unreachable(err, f"logging epoch {history[-1]['epoch'] if history else 0}") from err
 
 
 class EpochLogger(keras.callbacks.Callback):
-    """Logs Keras' epoch logs (loss, accuracy, val_*, learning_rate) to the active run at step = epoch number.
+    """Logs each finished epoch's Keras logs (loss, accuracy, val_*, learning_rate) at step = epoch number (1-based).
 
-    Epochs the run already holds are skipped, so a resumed fit that repeats an epoch never logs it twice.
+    Put it after the checkpoint callback: an epoch is on disk before MLflow hears of it, so a lost server loses
+    nothing (the next start logs what the run lacks).
     """
 
     def __init__(self, run_id: str):
         super().__init__()
-        history = MlflowClient().get_metric_history(run_id, "loss")
-        self.last_logged = max((m.step for m in history), default=0)
+        self.run_id = run_id
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if epoch + 1 > self.last_logged:
-            mlflow.log_metrics({k: float(v) for k, v in (logs or {}).items()}, step=epoch + 1)
-            self.last_logged = epoch + 1
+        log_epochs(self.run_id, [{"epoch": epoch + 1, **(logs or {})}])
 
 
 def log_model(model: keras.Model) -> None:
     """Log model.json + model.weights.h5 under the run's 'model' artifact folder."""
     with tempfile.TemporaryDirectory() as tmp:
         mlflow.log_artifacts(str(save_model_files(model, tmp)), artifact_path=MODEL_ARTIFACTS)
+
+
+def log_run_info(params: dict, tags: dict) -> None:
+    """Log the active run's parameters and tags."""
+    mlflow.log_params(params)
+    mlflow.set_tags(tags)
+
+
+def log_scores(run_id: str, metrics: dict[str, float], figure_file: str | Path) -> None:
+    """Add test metrics and the confusion figure to a finished run."""
+    with mlflow.start_run(run_id=run_id):
+        mlflow.log_metrics(metrics)
+        mlflow.log_artifact(str(figure_file))
+
+
+def log_figure(fig, name: str) -> None:
+    """Log a matplotlib figure as an artifact of the active run."""
+    mlflow.log_figure(fig, name)
 
 
 def metric_history(run_id: str, names: tuple[str, ...]) -> pd.DataFrame:

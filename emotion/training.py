@@ -1,10 +1,7 @@
 """Fit a configured model on the array cache: schedules, augmentation, class weights, distillation and resume."""
 
-import hashlib
-import json
 import logging
-import shutil
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
@@ -16,10 +13,11 @@ from emotion.model import build_model
 from emotion.model_io import load_model_files
 from emotion.preprocess import to_model_input
 
+if TYPE_CHECKING:
+    from emotion.runs import TrainingRun
+
 log = logging.getLogger(__name__)
 
-BACKUP_SUBDIR = "backup"
-STATE_FILE = "state.json"  # which MLflow run the backup belongs to, and the config it was trained with
 HISTORY_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")  # what fit logs per epoch
 
 
@@ -65,35 +63,69 @@ def compile_model(model_cfg: ModelConfig, train_cfg: TrainConfig, distill_cfg: D
     return model
 
 
-class AugmentedBatches(keras.utils.PyDataset):
-    """Shuffled training batches with random flip / shift / rotation applied by Keras preprocessing layers."""
+def seed_for(seed: int, *keys: int) -> int:
+    """A 31-bit seed derived from the run's seed and keys (epoch, generator index)."""
+    return int(np.random.SeedSequence([seed, *keys]).generate_state(1)[0] % (2**31 - 1))
+
+
+def reseed(layer: keras.Layer, seed: int) -> None:
+    """Restart every random stream (dropout, augmentation) inside layer from seed-derived states."""
+    states = [v for v in layer.variables if v.path.endswith("seed_generator_state")]
+    for i, state in enumerate(states):
+        state.assign(np.array([seed_for(seed, i), 0]).astype(state.dtype))
+
+
+class Batches(keras.utils.PyDataset):
+    """Training batches in an order drawn from (seed, epoch), optionally augmented by Keras preprocessing layers.
+
+    start_epoch(e) sets the order and the augmentation's random state from the epoch alone, so an epoch draws the
+    same batches whether the fit ran through or was resumed there.
+    """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None, batch_size: int,
                  cfg: AugmentConfig, seed: int, teacher: keras.Model | None = None):
         super().__init__()
         self.x, self.y, self.weights, self.batch_size, self.teacher = x, y, weights, batch_size, teacher
-        self.rng = np.random.default_rng(seed)
-        self.order = self.rng.permutation(len(x))
+        self.seed = seed
         steps = [keras.layers.RandomFlip("horizontal", seed=seed)] if cfg.flip else []
         if cfg.shift_fraction:
             steps.append(keras.layers.RandomTranslation(cfg.shift_fraction, cfg.shift_fraction, "reflect", seed=seed))
         if cfg.rotation_deg:
             steps.append(keras.layers.RandomRotation(cfg.rotation_deg / 360, "reflect", seed=seed))
-        self.augment = keras.Sequential(steps)
+        self.augment = keras.Sequential(steps) if steps else None
+        self.start_epoch(0)
+
+    def start_epoch(self, epoch: int) -> None:
+        self.order = np.random.default_rng(seed_for(self.seed, epoch)).permutation(len(self.x))
+        if self.augment is not None:
+            reseed(self.augment, seed_for(self.seed, epoch, 1))
 
     def __len__(self) -> int:
         return -(-len(self.x) // self.batch_size)
 
     def __getitem__(self, i: int):
-        rows = self.order[i * self.batch_size : (i + 1) * self.batch_size]
-        x = self.augment(self.x[rows], training=True)
+        rows = np.sort(self.order[i * self.batch_size : (i + 1) * self.batch_size])
+        x = self.x[rows] if self.augment is None else self.augment(self.x[rows], training=True)
         y = self.y[rows]
         if self.teacher is not None:  # the teacher sees the same augmented faces as the student
             y = distillation.with_teacher(y, keras.ops.convert_to_numpy(self.teacher(x, training=False)))
         return (x, y) if self.weights is None else (x, y, self.weights[rows])
 
-    def on_epoch_end(self) -> None:
-        self.order = self.rng.permutation(len(self.x))
+
+class EpochSeeds(keras.callbacks.Callback):
+    """At each epoch's start, derive the batch order, augmentation and dropout streams from (seed, epoch).
+
+    Dropout's random state is not part of a checkpoint: without this a resumed fit would replay the masks of its
+    first epoch on the same batches, and its training metrics and weights would drift from the uninterrupted fit.
+    """
+
+    def __init__(self, seed: int, batches: Batches):
+        super().__init__()
+        self.seed, self.batches = seed, batches
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.batches.start_epoch(epoch)
+        reseed(self.model, seed_for(self.seed, epoch, 2))
 
 
 def fit(
@@ -104,33 +136,36 @@ def fit(
     seed: int,
     callbacks: list[keras.callbacks.Callback] = (),
     distill_cfg: DistillConfig | None = None,
+    checkpoint: "TrainingRun | None" = None,
 ) -> keras.Model:
-    """Train on arrays['train'], validate on arrays['val']; resumes from train_cfg.checkpoint_dir if a backup is there.
+    """Train on arrays['train'], validate on arrays['val'], continuing from checkpoint's last epoch if it has one.
 
-    With distill_cfg.teacher_dir, the model learns from the labels and the teacher's outputs (see distillation).
-    Returns the trained model in float32, whatever precision it trained in, so its saved architecture is portable.
+    Every finished epoch is checkpointed before the other callbacks see it. With distill_cfg.teacher_dir, the model
+    learns from the labels and the teacher's outputs (see distillation). Returns the trained model in float32,
+    whatever precision it trained in, so its saved architecture is portable.
     """
     keras.utils.set_random_seed(seed)
     teacher = load_model_files(distill_cfg.teacher_dir) if distill_cfg and distill_cfg.teacher_dir else None
     model = compile_model(model_cfg, train_cfg, distill_cfg)
     x_train, y_train = _model_arrays(*arrays["train"])
     x_val, y_val = _model_arrays(*arrays["val"])
-
-    def targets(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return y if teacher is None else distillation.with_teacher(y, teacher.predict(x, verbose=0))
-
+    if teacher is not None:
+        y_val = distillation.with_teacher(y_val, teacher.predict(x_val, verbose=0))
     weights = sample_weights(arrays["train"][1], train_cfg.class_weight)
-    if augment_cfg.enabled:  # the batches ask the teacher themselves, on the augmented faces
-        train_data = {"x": AugmentedBatches(x_train, y_train, weights, train_cfg.batch_size, augment_cfg, seed, teacher)}
-    else:
-        train_data = {"x": x_train, "y": targets(x_train, y_train), "sample_weight": weights,
-                      "batch_size": train_cfg.batch_size, "shuffle": True}
-    backup = keras.callbacks.BackupAndRestore(Path(train_cfg.checkpoint_dir) / BACKUP_SUBDIR, double_checkpoint=True)
+    batches = Batches(x_train, y_train, weights, train_cfg.batch_size, augment_cfg, seed, teacher)
+    initial_epoch = checkpoint.restore(model) if checkpoint else 0
     model.fit(
-        **train_data,
+        batches,
         epochs=train_cfg.epochs,
-        validation_data=(x_val, targets(x_val, y_val)),
-        callbacks=[keras.callbacks.LearningRateScheduler(lr_schedule(train_cfg)), *callbacks, backup],
+        initial_epoch=initial_epoch,
+        shuffle=False,  # the batches shuffle themselves per (seed, epoch); Keras would draw from Python's global RNG
+        validation_data=(x_val, y_val),
+        callbacks=[
+            keras.callbacks.LearningRateScheduler(lr_schedule(train_cfg)),
+            EpochSeeds(seed, batches),
+            *([checkpoint.callback()] if checkpoint else []),
+            *callbacks,
+        ],
     )
     return _as_float32(model, model_cfg)
 
@@ -146,37 +181,3 @@ def _as_float32(model: keras.Model, model_cfg: ModelConfig) -> keras.Model:
     plain = build_model(model_cfg)
     plain.set_weights(model.get_weights())
     return plain
-
-
-def fingerprint(settings: dict) -> str:
-    """Stable hash of everything that must match for a backup to be resumed (config and data)."""
-    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
-
-
-def resumable_run(checkpoint_dir: str | Path, settings_hash: str) -> str | None:
-    """The MLflow run id of an interrupted fit with the same settings, or None (a stale backup is removed)."""
-    state_path, backup = Path(checkpoint_dir) / STATE_FILE, Path(checkpoint_dir) / BACKUP_SUBDIR
-    state = json.loads(state_path.read_text()) if state_path.exists() else {}
-    if backup.exists() and state.get("fingerprint") == settings_hash:
-        return state["run_id"]
-    if backup.exists():
-        log.warning("checkpoint in %s was made with another config or data; starting afresh", checkpoint_dir)
-    clear_checkpoint(checkpoint_dir)
-    return None
-
-
-def remember_run(checkpoint_dir: str | Path, settings_hash: str, run_id: str) -> None:
-    """Record which run the checkpoints in checkpoint_dir belong to, so a restart can resume it."""
-    Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
-    (Path(checkpoint_dir) / STATE_FILE).write_text(json.dumps({"fingerprint": settings_hash, "run_id": run_id}))
-
-
-def has_checkpoint(checkpoint_dir: str | Path) -> bool:
-    """Whether an unfinished fit left a checkpoint in checkpoint_dir."""
-    return (Path(checkpoint_dir) / BACKUP_SUBDIR).exists()
-
-
-def clear_checkpoint(checkpoint_dir: str | Path) -> None:
-    """Forget the checkpoint: after a finished fit, or when it can't be resumed."""
-    (Path(checkpoint_dir) / STATE_FILE).unlink(missing_ok=True)
-    shutil.rmtree(Path(checkpoint_dir) / BACKUP_SUBDIR, ignore_errors=True)

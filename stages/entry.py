@@ -3,16 +3,21 @@
 import functools
 import sys
 
-from emotion.errors import UserError
+from emotion.errors import TrainingInterrupted, UserError
+
+INTERRUPTED_EXIT = 130  # what shells report for Ctrl-C
 
 
 def user_errors_exit(main):
-    """Wrap an entry point so a UserError exits non-zero with 'error: <message>'."""
+    """Wrap an entry point so a UserError exits non-zero with 'error: <message>' (130 for an interruption)."""
 
     @functools.wraps(main)
     def wrapper(*args, **kwargs):
         try:
             return main(*args, **kwargs)
+        except TrainingInterrupted as err:
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(INTERRUPTED_EXIT)
         except UserError as err:
             sys.exit(f"error: {err}")
 

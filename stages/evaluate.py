@@ -7,7 +7,6 @@ model, to re-check its card): indexes data.source itself and only writes metrics
 import logging
 
 import hydra
-import mlflow
 from omegaconf import DictConfig
 
 from emotion import config, data, evaluation, model_io, reports, tracking
@@ -33,9 +32,7 @@ def main(raw: DictConfig) -> None:
     model_ref = {"run_id": run_id} if run_id else {"model_dir": cfg.evaluate.model_dir}
     reports.write_evaluation_report(scores, label_ids, probs.argmax(axis=1), model_ref, cfg.evaluate)
     if run_id:
-        with mlflow.start_run(run_id=run_id):
-            mlflow.log_metrics(scores.flat())
-            mlflow.log_artifact(cfg.evaluate.figure_file)
+        tracking.log_scores(run_id, scores.flat(), cfg.evaluate.figure_file)
         if cfg.evaluate.register:
             log.info("registry aliases: %s", tracking.register(run_id, cfg.tracking.registered_model, scores.accuracy))
     log.info("%s: test accuracy %.4f, macro-F1 %.4f on %d images", next(iter(model_ref.values())),

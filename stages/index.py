@@ -5,7 +5,7 @@ import logging
 import hydra
 from omegaconf import DictConfig
 
-from emotion import config, data, reports
+from emotion import config, data, index_report
 from stages.entry import user_errors_exit
 
 log = logging.getLogger(__name__)
@@ -17,7 +17,7 @@ def main(raw: DictConfig) -> None:
     cfg = config.validate(raw)
     index = data.index_source(cfg.data, cfg.seed)
     out = data.write_index(index, cfg.data.index_dir)
-    metrics = reports.write_index_report(index, cfg.data)
+    metrics = index_report.write_index_report(index, cfg.data)
     log.info(
         "indexed %s images (train %s, val %s, test %s), %d rejected -> %s",
         f"{len(index.manifest):,}", *(f"{metrics['images'][s]:,}" for s in data.ALL_SPLITS), len(index.rejects), out,

@@ -5,7 +5,7 @@ import logging
 import hydra
 from omegaconf import DictConfig
 
-from emotion import config, data, runs, tracking
+from emotion import config, data, tracked_training, tracking
 from stages.entry import user_errors_exit
 
 log = logging.getLogger(__name__)
@@ -17,7 +17,7 @@ def main(raw: DictConfig) -> None:
     cfg = config.validate(raw)
     arrays = data.load_cache(cfg.data.index_dir)
     tracking.setup(cfg.tracking)
-    run_id, metrics = runs.train_tracked(cfg, arrays)
+    run_id, metrics = tracked_training.train_tracked(cfg, arrays)
     tracking.write_run_pointer(run_id, cfg.train.run_file)
     log.info("run %s: best val_accuracy %.3f at epoch %d", run_id, metrics["best_val_accuracy"], metrics["best_epoch"])
 

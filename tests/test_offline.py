@@ -9,6 +9,7 @@ from mlflow import MlflowClient
 
 from conftest import ROOT
 from emotion import data, offline, run_export, tracking, training
+from emotion.errors import TrainingInterrupted
 from test_training import Interrupt
 
 
@@ -24,10 +25,11 @@ def test_interrupted_offline_run_resumes_and_imports(cfg, workdir, mlflow_store,
     cfg.train.epochs = 2
     real_fit = training.fit
 
-    def fit_stopped_after_one_epoch(arrays, model_cfg, train_cfg, augment_cfg, seed, callbacks=(), distill=None):
-        return real_fit(arrays, model_cfg, train_cfg, augment_cfg, seed, [*callbacks, Interrupt(after=1)], distill)
+    def fit_stopped_after_one_epoch(arrays, model_cfg, train_cfg, augment_cfg, seed, callbacks=(), *args, **kwargs):
+        return real_fit(arrays, model_cfg, train_cfg, augment_cfg, seed, [*callbacks, Interrupt(after=1)], *args,
+                        **kwargs)
 
-    with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
+    with monkeypatch.context() as patch, pytest.raises(TrainingInterrupted):
         patch.setattr(training, "fit", fit_stopped_after_one_epoch)
         offline.train_to_folder(cfg, arrays, "export")
     history = offline.train_to_folder(cfg, arrays, "export")

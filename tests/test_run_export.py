@@ -16,7 +16,7 @@ SMALL = ("model.filters=[8]", "model.block_dropout=[0.1]", "model.dense_units=8"
 
 
 def test_unflatten_restores_types():
-    flat = tracking.flatten(config.to_dict(compose_config()))
+    flat = config.flatten(config.to_dict(compose_config()))
     assert run_export.unflatten({k: str(v) for k, v in flat.items()}) == config.to_dict(compose_config())
 
 
@@ -26,7 +26,7 @@ def test_export_then_import_into_a_fresh_store(workdir, mlflow_store, monkeypatc
     model = build_model(cfg.model)
     scores = evaluation.score(np.arange(14) % 7, np.arange(14) % 7)
     with mlflow.start_run() as run:
-        mlflow.log_params(tracking.flatten(config.to_dict(cfg)))
+        mlflow.log_params(config.flatten(config.to_dict(cfg)))
         for epoch in (1, 2):
             mlflow.log_metrics({"loss": 2.0 / epoch, "accuracy": 0.3 * epoch, "val_loss": 2.1 / epoch,
                                 "val_accuracy": 0.2 * epoch, "learning_rate": 5e-4}, step=epoch)

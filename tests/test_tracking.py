@@ -5,13 +5,13 @@ import pytest
 from mlflow import MlflowClient
 
 from conftest import compose_config
-from emotion import model_io, tracking
+from emotion import config, model_io, tracking
 from emotion.errors import ModelNotFound, TrackingUnavailable
 from emotion.model import build_model
 
 
 def test_flatten_nests_with_dots():
-    assert tracking.flatten({"a": 1, "b": {"c": [1, 2], "d": {"e": None}}}) == {"a": 1, "b.c": [1, 2], "b.d.e": None}
+    assert config.flatten({"a": 1, "b": {"c": [1, 2], "d": {"e": None}}}) == {"a": 1, "b.c": [1, 2], "b.d.e": None}
 
 
 def test_run_pointer_round_trip(workdir):

@@ -1,5 +1,7 @@
 """Schedule, augmentation, mixed precision, and a tracked run that is interrupted and resumed."""
 
+from pathlib import Path
+
 import keras
 import mlflow
 import numpy as np
@@ -7,7 +9,8 @@ import pytest
 from mlflow import MlflowClient
 
 from conftest import compose_config
-from emotion import data, runs, tracking, training
+from emotion.errors import TrainingInterrupted
+from emotion import data, runs, tracked_training, tracking, training
 
 
 def test_step_schedule_drops_after_epochs_20_and_30():
@@ -42,12 +45,28 @@ def test_augmented_batches_keep_shapes_and_labels():
     x = np.random.default_rng(0).random((10, 48, 48, 1), dtype=np.float32)
     y = keras.utils.to_categorical(np.arange(10) % 7, 7)
     cfg = compose_config("augment.flip=true", "augment.shift_fraction=0.1", "augment.rotation_deg=10").augment
-    batches = training.AugmentedBatches(x, y, np.arange(10, dtype=np.float32), 4, cfg, seed=0)
+    batches = training.Batches(x, y, np.arange(10, dtype=np.float32), 4, cfg, seed=0)
     assert len(batches) == 3
     xb, yb, wb = batches[0]
-    assert np.array_equal(wb, batches.order[:4])
-    assert tuple(xb.shape) == (4, 48, 48, 1) and not np.allclose(keras.ops.convert_to_numpy(xb), x[batches.order[:4]])
-    assert np.array_equal(yb, y[batches.order[:4]])
+    rows = np.sort(batches.order[:4])
+    assert np.array_equal(wb, rows)
+    assert tuple(xb.shape) == (4, 48, 48, 1) and not np.allclose(keras.ops.convert_to_numpy(xb), x[rows])
+    assert np.array_equal(yb, y[rows])
+
+
+def test_batch_order_and_augmentation_depend_on_the_epoch_alone():
+    x = np.random.default_rng(0).random((10, 48, 48, 1), dtype=np.float32)
+    y = keras.utils.to_categorical(np.arange(10) % 7, 7)
+    cfg = compose_config("augment.flip=true", "augment.shift_fraction=0.1").augment
+    first, second = (training.Batches(x, y, None, 4, cfg, seed=3) for _ in range(2))
+    for epoch in (0, 1, 2):  # the second loader jumps straight to epoch 2, as a resumed fit does
+        first.start_epoch(epoch)
+        epoch_one = keras.ops.convert_to_numpy(first[0][0])
+    second.start_epoch(2)
+    assert np.array_equal(first.order, second.order)
+    assert np.array_equal(epoch_one, keras.ops.convert_to_numpy(second[0][0]))
+    second.start_epoch(1)
+    assert not np.array_equal(first.order, second.order)
 
 
 @pytest.fixture
@@ -71,8 +90,8 @@ class Interrupt(keras.callbacks.Callback):
 def interrupted_run(cfg, indexed, after: int) -> str:
     """Start a tracked run that is stopped after `after` epochs; return its run id."""
     tracking.setup(cfg.tracking)
-    with pytest.raises(KeyboardInterrupt):
-        runs.train_tracked(cfg, indexed, callbacks=[Interrupt(after=after)])
+    with pytest.raises(TrainingInterrupted, match=f"checkpoint of epoch {after} is in"):
+        tracked_training.train_tracked(cfg, indexed, callbacks=[Interrupt(after=after)])
     return MlflowClient().search_runs([mlflow.get_experiment_by_name("fer2013").experiment_id])[0].info.run_id
 
 
@@ -85,11 +104,11 @@ def test_interrupted_run_resumes_in_the_same_run_without_repeating_epochs(cfg, i
     cfg.train.epochs = 3
     first = interrupted_run(cfg, indexed, after=2)
     assert logged_steps(first) == [1, 2]
-    run_id, metrics = runs.train_tracked(cfg, indexed)
+    run_id, metrics = tracked_training.train_tracked(cfg, indexed)
     assert run_id == first
     assert logged_steps(run_id, "val_accuracy") == [1, 2, 3]
     assert metrics["epochs"] == 3
-    assert not training.has_checkpoint(cfg.train.checkpoint_dir)
+    assert not list(Path(cfg.train.checkpoint_dir).glob("*.weights.h5"))
 
 
 @pytest.mark.slow
@@ -98,7 +117,7 @@ def test_resume_false_or_a_changed_config_start_a_new_run(cfg, indexed, mlflow_s
     cfg.train.epochs = 2
     interrupted = interrupted_run(cfg, indexed, after=1)
     setattr(cfg.train, key, value)
-    run_id, _ = runs.train_tracked(cfg, indexed)
+    run_id, _ = tracked_training.train_tracked(cfg, indexed)
     assert run_id != interrupted
     assert logged_steps(run_id) == [1, 2]
 

@@ -1,0 +1,42 @@
+"""dvc.yaml declares, for each stage, every project module the stage's script imports, so editing one re-runs it."""
+
+import ast
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT
+
+PACKAGES = ("emotion", "stages")
+
+
+def project_imports(path: Path) -> set[Path]:
+    """Project modules imported by the module at path (the package __init__ files aside)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in PACKAGES:
+            names = [f"{node.module}.{alias.name}" for alias in node.names] + [node.module]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names if alias.name.split(".")[0] in PACKAGES]
+        else:
+            continue
+        found |= {ROOT / f"{name.replace('.', '/')}.py" for name in names} & set(ROOT.glob("*/*.py"))
+    return found
+
+
+def closure(script: Path) -> set[str]:
+    seen, todo = set(), [script]
+    while todo:
+        module = todo.pop()
+        if module not in seen:
+            seen.add(module)
+            todo.extend(project_imports(module))
+    return {str(path.relative_to(ROOT)) for path in seen}
+
+
+@pytest.mark.parametrize("stage", ["index", "train", "evaluate"])
+def test_stage_deps_cover_every_module_it_runs(stage):
+    declared = set(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage]["deps"])
+    missing = closure(ROOT / "stages" / f"{stage}.py") - declared
+    assert not missing, f"dvc.yaml stage {stage} lacks deps: {sorted(missing)}"

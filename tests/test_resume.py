@@ -1,0 +1,140 @@
+"""Real training processes killed (SIGKILL) or interrupted (Ctrl-C) in epoch 2 and started again end exactly where
+the uninterrupted process ends: the same logged metrics and the same predictions. One trainer per checkpoint."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from conftest import ROOT, write_kaggle_folder
+from emotion import data, model_io, tracking
+from emotion.preprocess import to_model_input
+
+pytestmark = pytest.mark.slow
+
+EPOCHS = 3
+
+
+@pytest.fixture(scope="module")
+def index_dir(tmp_path_factory) -> Path:
+    """An index of 30 synthetic faces per class: epochs long enough (24 batches) to be stopped inside."""
+    from conftest import compose_config
+
+    root = tmp_path_factory.mktemp("resume")
+    cfg = compose_config(f"data.source={write_kaggle_folder(root / 'fer', per_class=30)}",
+                         f"data.index_dir={root / 'index'}")
+    data.write_index(data.index_source(cfg.data, cfg.seed), cfg.data.index_dir)
+    return root / "index"
+
+
+def command(stage: str, index_dir: Path, *overrides: str) -> list[str]:
+    return [sys.executable, "-m", f"stages.{stage}", f"data.index_dir={index_dir}", f"train.epochs={EPOCHS}",
+            "train.batch_size=8", "augment=standard", "hydra.run.dir=.", "hydra.output_subdir=null", *overrides]
+
+
+def start(stage: str, workdir: Path, index_dir: Path, *overrides: str) -> subprocess.Popen:
+    env = os.environ | {"PYTHONPATH": str(ROOT), "MLFLOW_TRACKING_URI": f"sqlite:///{workdir}/mlflow.db"}
+    return subprocess.Popen(command(stage, index_dir, *overrides), cwd=workdir, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def finish(process: subprocess.Popen) -> tuple[int, str]:
+    _, err = process.communicate(timeout=600)
+    return process.returncode, err
+
+
+def stop_in_epoch_2(process: subprocess.Popen, workdir: Path, sig: int) -> tuple[int, str]:
+    """Send sig as soon as epoch 1's checkpoint is on disk, i.e. early in epoch 2."""
+    state = workdir / "checkpoints/train/state.json"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        if state.exists() and json.loads(state.read_text())["epochs"] == 1:
+            process.send_signal(sig)
+            return finish(process)
+        time.sleep(0.01)
+    raise AssertionError(f"no epoch-1 checkpoint appeared: {finish(process)[1][-2000:]}")
+
+
+def tracked_result(workdir: Path) -> tuple[str, pd.DataFrame, np.ndarray]:
+    """(run id, logged per-epoch metrics, the final model's probabilities on the probe faces) of workdir's run."""
+    mlflow.set_tracking_uri(f"sqlite:///{workdir}/mlflow.db")
+    try:
+        run_id = json.loads((workdir / "artifacts/train_run.json").read_text())["run_id"]
+        history = tracking.metric_history(run_id, ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"))
+        model = model_io.load_model_files(tracking.download_model(run_id, workdir / "downloaded"))
+    finally:
+        mlflow.set_tracking_uri(None)
+    return run_id, history, model.predict(to_model_input(model_io.probe_faces()), verbose=0)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(index_dir, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("uninterrupted")
+    code, err = finish(start("train", workdir, index_dir))
+    assert code == 0, err[-2000:]
+    return tracked_result(workdir)
+
+
+@pytest.mark.parametrize("sig, exit_code", [(signal.SIGKILL, -signal.SIGKILL), (signal.SIGINT, 130)])
+def test_a_stopped_training_resumed_matches_the_uninterrupted_one(index_dir, tmp_path, uninterrupted, sig, exit_code):
+    code, err = stop_in_epoch_2(start("train", tmp_path, index_dir), tmp_path, sig)
+    assert code == exit_code
+    if sig == signal.SIGINT:  # one line saying where the checkpoint is and how to resume
+        assert err.strip().splitlines()[-1] == ("error: interrupted; the checkpoint of epoch 1 is in checkpoints/train: "
+                                                "run the same command again to resume from it")
+        assert "Traceback" not in err
+    code, err = finish(start("train", tmp_path, index_dir))
+    assert code == 0, err[-2000:]
+
+    run_id, history, probs = tracked_result(tmp_path)
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    assert len(client.search_runs([client.get_experiment_by_name("fer2013").experiment_id])) == 1
+    pd.testing.assert_frame_equal(history, uninterrupted[1])  # every metric of every epoch, exactly
+    np.testing.assert_allclose(probs, uninterrupted[2], atol=1e-6)
+    assert client.get_run(run_id).info.status == "FINISHED"
+
+
+def test_offline_training_killed_and_resumed_matches_the_uninterrupted_one(index_dir, tmp_path):
+    ran, stopped = tmp_path / "ran", tmp_path / "stopped"
+    for workdir in (ran, stopped):
+        workdir.mkdir()
+    assert finish(start("train_offline", ran, index_dir, "+export_dir=export"))[0] == 0
+    assert stop_in_epoch_2(start("train_offline", stopped, index_dir, "+export_dir=export"), stopped,
+                           signal.SIGKILL)[0] == -signal.SIGKILL
+    code, err = finish(start("train_offline", stopped, index_dir, "+export_dir=export"))
+    assert code == 0, err[-2000:]
+    pd.testing.assert_frame_equal(pd.read_csv(ran / "export/history.csv"), pd.read_csv(stopped / "export/history.csv"))
+    expected = [json.loads((d / "export" / model_io.EXPECTED).read_text()) for d in (ran, stopped)]
+    np.testing.assert_allclose(expected[0], expected[1], atol=1e-6)
+
+
+def test_a_second_trainer_on_the_same_checkpoint_is_refused_and_a_dead_ones_run_is_marked_killed(index_dir, tmp_path):
+    first = start("train", tmp_path, index_dir)
+    state = tmp_path / "checkpoints/train/state.json"
+    while first.poll() is None and not state.exists():
+        time.sleep(0.01)
+    first.send_signal(signal.SIGSTOP)  # alive and holding the lock while the second one starts
+    code, err = finish(start("train", tmp_path, index_dir))
+    assert code == 1
+    assert err.strip().splitlines()[-1] == (
+        f"error: checkpoints/train is in use by process {first.pid} on {os.uname().nodename}: wait for that training "
+        "to end, or give this one another train.checkpoint_dir")
+    first.kill()
+    first.wait()
+    dead_run = json.loads(state.read_text())["run_id"]
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    assert client.get_run(dead_run).info.status == "RUNNING"
+
+    code, err = finish(start("train", tmp_path, index_dir, "train.lr=0.001"))  # another config: a new run
+    assert code == 0, err[-2000:]
+    assert client.get_run(dead_run).info.status == "KILLED"
+    assert json.loads((tmp_path / "artifacts/train_run.json").read_text())["run_id"] != dead_run
