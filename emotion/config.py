@@ -55,18 +55,30 @@ class ModelConfig:
 @dataclass
 class AugmentConfig:
     flip: bool = False  # random horizontal flip
-    shift_fraction: float = 0.0  # random translation, as a fraction of the image size
+    shift_fraction: float = 0.0  # random translation, as a fraction of the image size (face box placement)
     rotation_deg: float = 0.0  # random rotation, in degrees either way
+    zoom_fraction: float = 0.0  # random zoom in or out by up to this fraction (face box size)
+    brightness: float = 0.0  # random brightness shift, as a fraction of the value range
+    contrast: float = 0.0  # random contrast factor in [1 - contrast, 1 + contrast]
+    blur_probability: float = 0.0  # share of faces blurred by a random 3x3 Gaussian
+    noise_stddev: float = 0.0  # additive Gaussian noise, on the [0, 1] pixel scale
+    erasing_probability: float = 0.0  # share of faces with a random rectangle erased (2-20 % of the face)
 
     def __post_init__(self) -> None:
-        if not 0 <= self.shift_fraction < 0.5:
-            raise ConfigError(f"augment.shift_fraction={self.shift_fraction}: must be in [0, 0.5)")
+        for key in ("shift_fraction", "zoom_fraction"):
+            if not 0 <= getattr(self, key) < 0.5:
+                raise ConfigError(f"augment.{key}={getattr(self, key)}: must be in [0, 0.5)")
         if not 0 <= self.rotation_deg <= 180:
             raise ConfigError(f"augment.rotation_deg={self.rotation_deg}: must be in [0, 180]")
+        for key in ("brightness", "contrast", "blur_probability", "erasing_probability"):
+            if not 0 <= getattr(self, key) <= 1:
+                raise ConfigError(f"augment.{key}={getattr(self, key)}: must be in [0, 1]")
+        if self.noise_stddev < 0:
+            raise ConfigError(f"augment.noise_stddev={self.noise_stddev}: must be at least 0")
 
     @property
     def enabled(self) -> bool:
-        return self.flip or self.shift_fraction > 0 or self.rotation_deg > 0
+        return self.flip or any(value > 0 for key, value in vars(self).items() if key != "flip")
 
 
 @dataclass
@@ -74,11 +86,15 @@ class TrainConfig:
     epochs: int = 40
     batch_size: int = 64
     lr: float = 5e-4
+    optimizer: str = "adam"  # adam, or sgd (Nesterov momentum)
+    momentum: float = 0.9  # sgd only
+    weight_decay: float = 0.0  # decoupled weight decay (AdamW-style) on every weight; 0 turns it off
+    warmup_epochs: int = 0  # cosine only: linear warm-up from lr / warmup_epochs to lr over the first epochs
     lr_drop_epochs: list[int] = field(default_factory=lambda: [20, 30])  # epochs completed before each drop
     lr_drop_values: list[float] = field(default_factory=lambda: [2.5e-4, 5e-5])
     schedule: str = "step"  # step (lr_drop_epochs/values) or cosine (lr decaying to 0 over the epochs)
     label_smoothing: float = 0.0
-    class_weight: str = "none"  # none, or balanced (weights inverse to class frequency, for disgust)
+    class_weight: str = "none"  # none, balanced (inverse to class frequency) or sqrt (its square root: milder)
     precision: str = "float32"  # or mixed_bfloat16 (fast on CPUs with AVX-512 BF16) / mixed_float16 (GPUs)
     checkpoint_dir: str = "checkpoints/train"
     resume: bool = True  # continue an interrupted run with the same config; false starts afresh
@@ -97,8 +113,16 @@ class TrainConfig:
             raise ConfigError(f"train.lr_drop_epochs={list(self.lr_drop_epochs)}: must be increasing")
         if self.schedule not in ("step", "cosine"):
             raise ConfigError(f"train.schedule={self.schedule!r}: use step or cosine")
-        if self.class_weight not in ("none", "balanced"):
-            raise ConfigError(f"train.class_weight={self.class_weight!r}: use none or balanced")
+        if self.class_weight not in ("none", "balanced", "sqrt"):
+            raise ConfigError(f"train.class_weight={self.class_weight!r}: use none, balanced or sqrt")
+        if self.lr <= 0:
+            raise ConfigError(f"train.lr={self.lr}: must be positive")
+        if self.optimizer not in ("adam", "sgd"):
+            raise ConfigError(f"train.optimizer={self.optimizer!r}: use adam or sgd")
+        if not 0 <= self.momentum < 1 or self.weight_decay < 0:
+            raise ConfigError("train.momentum must be in [0, 1) and train.weight_decay at least 0")
+        if not 0 <= self.warmup_epochs < self.epochs:
+            raise ConfigError(f"train.warmup_epochs={self.warmup_epochs}: must be in [0, train.epochs)")
         if not 0 <= self.label_smoothing < 1:
             raise ConfigError(f"train.label_smoothing={self.label_smoothing}: must be in [0, 1)")
         if self.precision not in ("float32", "mixed_bfloat16", "mixed_float16"):

@@ -17,6 +17,10 @@ class ModelNotFound(UserError):
     """No model exists at the given run id, URI or folder."""
 
 
+class ModelInvalid(UserError):
+    """A model file exists but cannot be loaded (refused architecture, corrupt weights)."""
+
+
 class TrackingUnavailable(UserError):
     """The MLflow tracking server cannot be reached."""
 

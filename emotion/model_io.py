@@ -1,13 +1,12 @@
 """A model on disk as model.json (architecture) + model.weights.h5 (weights), portable across Keras backends."""
 
-from pathlib import Path
-
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
 
-from emotion.errors import ModelNotFound
+from emotion.errors import ModelInvalid, ModelNotFound
 from emotion.preprocess import to_model_input
 
 ARCHITECTURE = "model.json"
@@ -38,9 +37,25 @@ def load_model_files(folder: str | Path) -> keras.Model:
             f"{folder}: missing {' and '.join(missing)}; a model folder needs {ARCHITECTURE} and {WEIGHTS} "
             "(as the train stage logs them)"
         )
-    model = keras.models.model_from_json((folder / ARCHITECTURE).read_text())
-    model.load_weights(folder / WEIGHTS)
+    try:
+        model = keras.models.model_from_json((folder / ARCHITECTURE).read_text())
+    except (ValueError, TypeError, KeyError, AttributeError) as err:  # malformed JSON, unknown or unsafe layers
+        raise ModelInvalid(
+            f"{folder / ARCHITECTURE}: Keras refuses this architecture ({_first_line(err)}); use a model folder "
+            "written by this project (train, export_run or a shipped model)"
+        ) from err
+    try:
+        model.load_weights(folder / WEIGHTS)
+    except (ValueError, OSError, KeyError) as err:
+        raise ModelInvalid(
+            f"{folder / WEIGHTS}: cannot load the weights ({_first_line(err)}); the file is corrupt or belongs to "
+            "another architecture: download or export the model again"
+        ) from err
     return model
+
+
+def _first_line(err: Exception) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
 
 
 def probe_faces() -> np.ndarray:

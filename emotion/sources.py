@@ -1,5 +1,6 @@
 """FER2013 sources (Kaggle-layout folder or zip, fer2013.csv, kagglehub download) -> decoded samples."""
 
+import csv
 import logging
 import os
 import zipfile
@@ -9,7 +10,6 @@ from pathlib import Path, PurePosixPath
 
 import cv2
 import numpy as np
-import pandas as pd
 
 from emotion.config import DEFAULT_SOURCE
 from emotion.errors import DataError
@@ -23,6 +23,7 @@ SOURCE_ENV = "FER2013_SOURCE"
 KAGGLE_PREFIX = "kaggle:"
 CSV_USAGE_SPLITS = {"Training": "train", "PublicTest": "test", "PrivateTest": "test"}
 CSV_COLUMNS = ("emotion", "pixels", "Usage")
+MAX_IMAGE_BYTES = 1 << 20  # a 48x48 face takes a few KB in any format; larger entries are not read
 
 
 @dataclass
@@ -66,7 +67,9 @@ def open_source(location: str) -> Source:
     if path.is_dir():
         files = sorted(str(p.relative_to(path).as_posix()) for p in path.rglob("*") if p.is_file())
         layout = _kaggle_layout(files, location)
-        return Source(location, len(layout), (_decode(*item, (path / item[2]).read_bytes()) for item in layout))
+        samples = (_too_large(*item, (path / item[2]).stat().st_size) or _decode(*item, (path / item[2]).read_bytes())
+                   for item in layout)
+        return Source(location, len(layout), samples)
     if zipfile.is_zipfile(path):
         return _open_zip(path, location)
     if path.suffix.lower() == ".csv":
@@ -95,7 +98,8 @@ def _open_zip(path: Path, location: str) -> Source:
 
     def samples() -> Iterator[Sample]:
         with archive:
-            yield from (_decode(*item, archive.read(item[2])) for item in layout)
+            for item in layout:
+                yield _too_large(*item, archive.getinfo(item[2]).file_size) or _decode(*item, archive.read(item[2]))
 
     return Source(location, len(layout), samples())
 
@@ -130,6 +134,13 @@ def _split_depth(parts: list[tuple[str, ...]]) -> int | None:
     return min(depths) if depths else None
 
 
+def _too_large(split: str, label: str, ref: str, size: int) -> Sample | None:
+    """A reject for a file too large to be a face (never read into memory), else None."""
+    if size <= MAX_IMAGE_BYTES:
+        return None
+    return Sample(split, label, ref, error=f"is {size:,} bytes, far more than a 48x48 face; delete it")
+
+
 def _decode(split: str, label: str, ref: str, data: bytes) -> Sample:
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
     if img is None:
@@ -154,19 +165,36 @@ def _checked(sample: Sample, img: np.ndarray) -> Sample:
 
 
 def _open_csv(path: Path) -> Source:
+    """fer2013.csv, read row by row: a malformed row becomes a reject, not a failure of the whole file."""
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: cannot parse as CSV ({err}); expected fer2013.csv with emotion,pixels,Usage") from err
-    missing = [c for c in CSV_COLUMNS if c not in table.columns]
+        with path.open(newline="", encoding="utf-8") as file:
+            header = next(csv.reader(file), None)
+            count = sum(1 for _ in csv.reader(file))
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not a text CSV ({err}); expected fer2013.csv with emotion,pixels,Usage") from err
+    if not header:
+        raise DataError(f"{path}: the file is empty; expected fer2013.csv with a header emotion,pixels,Usage")
+    missing = [c for c in CSV_COLUMNS if c not in header]
     if missing:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)}; expected fer2013.csv with emotion,pixels,Usage")
-    rows = table[list(CSV_COLUMNS)].itertuples(index=False, name=None)
-    return Source(str(path), len(table), (_csv_sample(path.name, i + 2, *row) for i, row in enumerate(rows)))
+    columns = [header.index(c) for c in CSV_COLUMNS]
+
+    def samples() -> Iterator[Sample]:
+        with path.open(newline="", encoding="utf-8") as file:
+            reader = csv.reader(file)
+            next(reader)
+            for row in reader:
+                ref = f"{path.name}:line {reader.line_num}"
+                if len(row) != len(header):
+                    yield Sample("?", "?", ref, error=f"has {len(row)} fields, expected {len(header)} "
+                                 f"({','.join(header)}); fix or delete the row")
+                else:
+                    yield _csv_sample(ref, *(row[i] for i in columns))
+
+    return Source(str(path), count, samples())
 
 
-def _csv_sample(name: str, line: int, emotion: str, pixels: str, usage: str) -> Sample:
-    ref = f"{name}:line {line}"
+def _csv_sample(ref: str, emotion: str, pixels: str, usage: str) -> Sample:
     split = CSV_USAGE_SPLITS.get(usage.strip())
     label = CSV_EMOTION_NAMES.get(int(emotion)) if emotion.strip().isdigit() else None
     sample = Sample(split or "?", label or "?", ref)

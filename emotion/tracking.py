@@ -4,6 +4,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,12 +26,21 @@ CANDIDATE, CHAMPION = "candidate", "champion"
 ACCURACY_METRIC = "test_accuracy"
 
 
-def setup(cfg: TrackingConfig) -> str:
-    """Point MLflow at MLFLOW_TRACKING_URI or the configured local store and select the experiment."""
+def setup(cfg: TrackingConfig, create: bool = True) -> str:
+    """Point MLflow at MLFLOW_TRACKING_URI or the configured local store and select the experiment.
+
+    With create=False (readers such as the realtime CLI) a local store that does not exist is an error instead of
+    a new empty database.
+    """
     uri = os.environ.get("MLFLOW_TRACKING_URI") or cfg.uri
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         # MLflow caches stores by URI: a relative path would reuse one across working directories
         uri = f"sqlite:///{Path(uri.removeprefix('sqlite:///')).resolve()}"
+    if not create and uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        raise ModelNotFound(
+            f"no MLflow store at {uri.removeprefix('sqlite:///')}: run from the project folder, set "
+            "MLFLOW_TRACKING_URI, or pass a model folder (--model-dir)"
+        )
     # fail in seconds, not minutes, when a tracking server is down
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
@@ -155,8 +165,22 @@ def metric_history(run_id: str, names: tuple[str, ...]) -> pd.DataFrame:
     return pd.DataFrame(series).rename_axis("epoch").reset_index()
 
 
+RUN_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def check_run_id(run_id: str) -> str:
+    """run_id if it has the form of an MLflow run id (32 hex characters), else ModelNotFound."""
+    if not RUN_ID.fullmatch(str(run_id)):
+        raise ModelNotFound(
+            f"{run_id!r} is not an MLflow run id (32 hex characters): copy it from mlflow ui or "
+            "artifacts/train_run.json, or use --model-uri models:/fer-emotion@champion"
+        )
+    return run_id
+
+
 def download_model(run_id: str, dst: str | Path | None = None) -> Path:
     """Download a run's model folder (model.json + weights) and return its local path."""
+    check_run_id(run_id)
     try:
         MlflowClient().get_run(run_id)
     except MlflowException as err:
@@ -224,18 +248,20 @@ def read_run_pointer(path: str | Path) -> str:
 def resolve_run_id(model_uri: str) -> str:
     """The run id behind models:/<name>@<alias>, models:/<name>/<version> or runs:/<run id>/..."""
     if model_uri.startswith("runs:/"):
-        return model_uri.removeprefix("runs:/").split("/")[0]
+        return check_run_id(model_uri.removeprefix("runs:/").split("/")[0])
     if not model_uri.startswith("models:/"):
         raise ModelNotFound(f"{model_uri}: not a models:/ or runs:/ URI; use models:/<name>@champion or --run-id")
     name, _, ref = model_uri.removeprefix("models:/").partition("@")
     client = MlflowClient()
     try:
         if ref:
-            return client.get_model_version_by_alias(name, ref).run_id
-        name, _, version = name.rpartition("/")
-        return client.get_model_version(name, version).run_id
+            run_id = client.get_model_version_by_alias(name, ref).run_id
+        else:
+            name, _, version = name.rpartition("/")
+            run_id = client.get_model_version(name, version).run_id
     except MlflowException as err:
         raise ModelNotFound(
             f"{model_uri} not found in the registry at {mlflow.get_tracking_uri()}: run the pipeline (dvc repro) to "
             "register a model, or pass --run-id"
         ) from err
+    return check_run_id(run_id)  # the registry's answer becomes a cache path: never trust its form

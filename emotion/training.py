@@ -25,7 +25,7 @@ def lr_schedule(cfg: TrainConfig):
     """Learning rate per 0-based epoch.
 
     step: cfg.lr, then lr_drop_values[i] once lr_drop_epochs[i] epochs are done.
-    cosine: cfg.lr decaying along a half cosine towards 0 at the last epoch.
+    cosine: cfg.lr decaying along a half cosine towards 0 at the last epoch, after warmup_epochs of linear warm-up.
     """
 
     def step(epoch: int, lr: float = 0.0) -> float:
@@ -36,17 +36,23 @@ def lr_schedule(cfg: TrainConfig):
         return rate
 
     def cosine(epoch: int, lr: float = 0.0) -> float:
-        return float(cfg.lr * 0.5 * (1 + np.cos(np.pi * epoch / cfg.epochs)))
+        if epoch < cfg.warmup_epochs:
+            return cfg.lr * (epoch + 1) / cfg.warmup_epochs
+        done = (epoch - cfg.warmup_epochs) / (cfg.epochs - cfg.warmup_epochs)
+        return float(cfg.lr * 0.5 * (1 + np.cos(np.pi * done)))
 
     return {"step": step, "cosine": cosine}[cfg.schedule]
 
 
 def sample_weights(label_ids: np.ndarray, mode: str) -> np.ndarray | None:
-    """Per-image loss weights: None, or 'balanced' class weights n / (classes * count) as in scikit-learn."""
+    """Per-image loss weights: None, 'balanced' class weights n / (classes * count) as in scikit-learn, or 'sqrt'
+    (their square roots, scaled to average 1 over the images)."""
     if mode == "none":
         return None
     counts = np.bincount(label_ids, minlength=NUM_CLASSES).astype(np.float64)
     weights = len(label_ids) / (NUM_CLASSES * np.maximum(counts, 1))
+    if mode == "sqrt":
+        weights = np.sqrt(weights) / np.sqrt(weights)[label_ids].mean()
     return weights[label_ids].astype(np.float32)
 
 
@@ -59,8 +65,16 @@ def compile_model(model_cfg: ModelConfig, train_cfg: TrainConfig, distill_cfg: D
         metrics = [distillation.label_accuracy]
     else:
         loss, metrics = keras.losses.CategoricalCrossentropy(label_smoothing=train_cfg.label_smoothing), ["accuracy"]
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=train_cfg.lr), loss=loss, metrics=metrics)
+    model.compile(optimizer=make_optimizer(train_cfg), loss=loss, metrics=metrics)
     return model
+
+
+def make_optimizer(cfg: TrainConfig) -> keras.optimizers.Optimizer:
+    """Adam, or SGD with Nesterov momentum; decoupled weight decay when cfg.weight_decay > 0."""
+    decay = cfg.weight_decay or None
+    if cfg.optimizer == "sgd":
+        return keras.optimizers.SGD(cfg.lr, momentum=cfg.momentum, nesterov=True, weight_decay=decay)
+    return keras.optimizers.Adam(cfg.lr, weight_decay=decay)
 
 
 def seed_for(seed: int, *keys: int) -> int:
@@ -75,6 +89,35 @@ def reseed(layer: keras.Layer, seed: int) -> None:
         state.assign(np.array([seed_for(seed, i), 0]).astype(state.dtype))
 
 
+def augmenter(cfg: AugmentConfig, seed: int) -> keras.Sequential | None:
+    """Keras preprocessing layers for cfg's augmentations of [0, 1] faces (N, 48, 48, 1), or None for none.
+
+    Geometry first (flip, shift, zoom, rotation: where and how big the detector's box lands), then photometry
+    (brightness, contrast, blur, noise: the camera), then erasing (occlusion).
+    """
+    unit = (0.0, 1.0)
+    steps = [keras.layers.RandomFlip("horizontal", seed=seed)] if cfg.flip else []
+    if cfg.shift_fraction:
+        steps.append(keras.layers.RandomTranslation(cfg.shift_fraction, cfg.shift_fraction, "reflect", seed=seed))
+    if cfg.zoom_fraction:
+        steps.append(keras.layers.RandomZoom(cfg.zoom_fraction, fill_mode="reflect", seed=seed))
+    if cfg.rotation_deg:
+        steps.append(keras.layers.RandomRotation(cfg.rotation_deg / 360, "reflect", seed=seed))
+    if cfg.brightness:
+        steps.append(keras.layers.RandomBrightness(cfg.brightness, value_range=unit, seed=seed))
+    if cfg.contrast:
+        steps.append(keras.layers.RandomContrast(cfg.contrast, value_range=unit, seed=seed))
+    if cfg.blur_probability:
+        steps.append(keras.layers.RandomGaussianBlur(cfg.blur_probability, kernel_size=3, sigma=(0.1, 1.2),
+                                                     value_range=unit, seed=seed))
+    if cfg.noise_stddev:
+        steps.append(keras.layers.GaussianNoise(cfg.noise_stddev, seed=seed))
+    if cfg.erasing_probability:
+        steps.append(keras.layers.RandomErasing(cfg.erasing_probability, scale=(0.02, 0.2), fill_value=0.5,
+                                                value_range=unit, seed=seed))
+    return keras.Sequential(steps) if steps else None
+
+
 class Batches(keras.utils.PyDataset):
     """Training batches in an order drawn from (seed, epoch), optionally augmented by Keras preprocessing layers.
 
@@ -87,12 +130,7 @@ class Batches(keras.utils.PyDataset):
         super().__init__()
         self.x, self.y, self.weights, self.batch_size, self.teacher = x, y, weights, batch_size, teacher
         self.seed = seed
-        steps = [keras.layers.RandomFlip("horizontal", seed=seed)] if cfg.flip else []
-        if cfg.shift_fraction:
-            steps.append(keras.layers.RandomTranslation(cfg.shift_fraction, cfg.shift_fraction, "reflect", seed=seed))
-        if cfg.rotation_deg:
-            steps.append(keras.layers.RandomRotation(cfg.rotation_deg / 360, "reflect", seed=seed))
-        self.augment = keras.Sequential(steps) if steps else None
+        self.augment = augmenter(cfg, seed)
         self.start_epoch(0)
 
     def start_epoch(self, epoch: int) -> None:

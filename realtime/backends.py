@@ -7,7 +7,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from emotion.errors import UserError
+from emotion.errors import ModelInvalid, UserError
 from emotion.model_io import INT8, ONNX, load_model_files
 from emotion.preprocess import INPUT_SHAPE, to_model_input
 
@@ -40,7 +40,11 @@ class OnnxBackend:
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
         options.intra_op_num_threads = 1  # a frame's few faces: one thread has the lowest latency, leaves a core free
-        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        try:
+            self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as err:  # noqa: BLE001 - onnxruntime raises its own untyped errors for unreadable models
+            raise ModelInvalid(f"{path}: ONNX Runtime cannot load it ({str(err).splitlines()[0][:200]}); delete the "
+                               "file to convert the model again, or use --backend keras") from err
         self.input_name = self.session.get_inputs()[0].name
 
     def predict(self, faces_u8: np.ndarray) -> np.ndarray:

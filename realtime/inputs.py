@@ -51,6 +51,7 @@ def video_frames(path: str | Path) -> tuple[Frames, Callable, float]:
         capture.release()
         raise DataError(f"cannot read video {path}: not a video OpenCV can decode (try converting it to .mp4)")
     fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
+    expected = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))  # from the container's header; 0 when unknown
 
     def frames() -> Frames:
         frame, index = first, 0
@@ -58,6 +59,9 @@ def video_frames(path: str | Path) -> tuple[Frames, Callable, float]:
             yield frame, index / fps
             index += 1
             frame = capture.read()[1]
+        if index < expected - 1:  # one frame of slack: some containers count a trailing frame they cannot decode
+            raise DataError(f"video {path} ended after {index} of its {expected} frames (truncated or corrupt): "
+                            "the frames before were labelled and written; re-encode or re-download the file")
 
     return frames(), capture.release, fps
 

@@ -6,19 +6,28 @@ import tempfile
 from pathlib import Path
 
 from emotion import tracking
+from emotion.errors import ModelNotFound
 from emotion.model_io import ARCHITECTURE, WEIGHTS
 
 log = logging.getLogger(__name__)
 
 
+def run_folder(run_id: str, cache_dir: str | Path) -> Path:
+    """cache_dir/run_id, for a well-formed run id only: nothing outside the cache is ever loaded or removed."""
+    folder = Path(cache_dir) / tracking.check_run_id(run_id)
+    if not folder.resolve().is_relative_to(Path(cache_dir).resolve()):
+        raise ModelNotFound(f"{folder} lies outside the model cache {cache_dir}: remove that link")
+    return folder
+
+
 def is_cached(run_id: str, cache_dir: str | Path) -> bool:
     """Whether the run's model files are already in the local cache."""
-    return all((Path(cache_dir) / run_id / name).exists() for name in (ARCHITECTURE, WEIGHTS))
+    return all((run_folder(run_id, cache_dir) / name).exists() for name in (ARCHITECTURE, WEIGHTS))
 
 
 def cached_model_dir(run_id: str, cache_dir: str | Path) -> Path:
     """Local folder with the run's model files, downloaded through MLflow unless already cached."""
-    folder = Path(cache_dir) / run_id
+    folder = run_folder(run_id, cache_dir)
     if is_cached(run_id, cache_dir):
         log.info("using cached model of run %s in %s", run_id, folder)
         return folder

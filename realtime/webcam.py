@@ -68,7 +68,7 @@ def model_folder(args: argparse.Namespace, cfg: config.Config) -> Path:
     cache = Path(cfg.realtime.cache_dir)
     if args.run_id and is_cached(args.run_id, cache):
         return cached_model_dir(args.run_id, cache)
-    tracking.setup(cfg.tracking)
+    tracking.setup(cfg.tracking, create=False)
     run_id = args.run_id or tracking.resolve_run_id(
         args.model_uri or f"models:/{cfg.tracking.registered_model}@{tracking.CHAMPION}"
     )
@@ -86,17 +86,23 @@ def run(args: argparse.Namespace, capture_factory=None) -> int:
     """Label the chosen input; capture_factory opens cameras (cv2.VideoCapture unless a test fakes one)."""
     cfg = load_config(args.overrides)
     check_gui(args.headless)
-    backend = load_backend(model_folder(args, cfg), args.backend or cfg.realtime.backend)
-    log.info("inference backend: %s", backend.name)
-    detector = FaceDetector(cfg.realtime)
-    if args.image:
-        return label_image(args, Recognizer(detector, backend))
-    recognizer = Recognizer(detector, backend, cfg.realtime.detect_every)
-    if args.video:
+    if args.image:  # inputs are checked before the model loads: a typo costs no wait
+        image = inputs.read_image(args.image)
+    elif args.video:
         frames, release, fps = inputs.video_frames(args.video)
     else:
         (frames, release), fps = inputs.camera_frames(args.camera, capture_factory or cv2.VideoCapture), 30.0
-    return label_stream(args, recognizer, frames, release, fps)
+    try:
+        backend = load_backend(model_folder(args, cfg), args.backend or cfg.realtime.backend)
+    except BaseException:
+        if not args.image:
+            release()
+        raise
+    log.info("inference backend: %s", backend.name)
+    detector = FaceDetector(cfg.realtime)
+    if args.image:
+        return label_image(args, image, Recognizer(detector, backend))
+    return label_stream(args, Recognizer(detector, backend, cfg.realtime.detect_every), frames, release, fps)
 
 
 def label_stream(args: argparse.Namespace, recognizer: Recognizer, frames, release, fps: float) -> int:
@@ -134,8 +140,7 @@ def label_stream(args: argparse.Namespace, recognizer: Recognizer, frames, relea
     return 0
 
 
-def label_image(args: argparse.Namespace, recognizer: Recognizer) -> int:
-    image = inputs.read_image(args.image)
+def label_image(args: argparse.Namespace, image, recognizer: Recognizer) -> int:
     result = recognizer(image, 0, 0.0)
     emit(result, args.json)
     if not result.faces:

@@ -174,3 +174,38 @@ def test_csv_without_required_columns_fails(tmp_path):
     path.write_text("label,image\n1,2\n")
     with pytest.raises(DataError, match="missing column\\(s\\) emotion, pixels, Usage"):
         index(path)
+
+
+def test_empty_csv_fails_in_one_line(tmp_path):
+    path = tmp_path / "fer2013.csv"
+    path.write_bytes(b"")
+    with pytest.raises(DataError, match="fer2013.csv: the file is empty; expected fer2013.csv with a header"):
+        index(path)
+
+
+def test_a_csv_row_with_an_extra_field_is_rejected_alone(fer_csv, tmp_path):
+    lines = fer_csv.read_text().splitlines()
+    lines[3] += ",extra"  # line 4 of the file
+    broken = tmp_path / "fer2013.csv"
+    broken.write_text("\n".join(lines) + "\n")
+    result = index(broken)
+    assert result.rejects["ref"].tolist() == ["fer2013.csv:line 4"]
+    assert result.rejects["reason"][0] == "has 4 fields, expected 3 (emotion,pixels,Usage); fix or delete the row"
+    assert len(result.manifest) == len(lines) - 2  # every other row is indexed
+
+
+def test_a_huge_zip_entry_is_rejected_without_being_read(kaggle_folder, tmp_path, monkeypatch):
+    archive = tmp_path / "fer.zip"
+    shutil.make_archive(str(archive.with_suffix("")), "zip", kaggle_folder)
+    with zipfile.ZipFile(archive, "a", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("train/happy/bomb.png", b"\0" * (8 << 20))  # 8 MB that compress to a few KB
+    read = zipfile.ZipFile.read
+
+    def read_small_only(self, name, *args):
+        assert not name.endswith("bomb.png"), "the oversized entry was read"
+        return read(self, name, *args)
+
+    monkeypatch.setattr(zipfile.ZipFile, "read", read_small_only)
+    result = index(archive)
+    assert dict(zip(result.rejects["ref"], result.rejects["reason"])) == {
+        "train/happy/bomb.png": "is 8,388,608 bytes, far more than a 48x48 face; delete it"}

@@ -251,3 +251,59 @@ def test_ctrl_c_keeps_what_was_labelled(store, workdir, monkeypatch):
     assert exit_info.value.code == 130 and camera.released
     assert int(cv2.VideoCapture("out.avi").get(cv2.CAP_PROP_FRAME_COUNT)) == 3
     assert pd.read_csv("s.csv")["share"].sum() == pytest.approx(1, abs=1e-3)
+
+
+@pytest.mark.parametrize("run_id", ["../../x", "0" * 31 + "/", "../victim"])
+def test_a_run_id_that_is_not_one_is_refused_before_touching_files(store, face_image, capsys, run_id):
+    code, _, err = cli(capsys, "--run-id", run_id, "--image", str(face_image))
+    assert code == 1 and f"error: {run_id!r} is not an MLflow run id (32 hex characters)" in err
+
+
+def test_a_registry_answer_that_is_not_a_run_id_deletes_nothing(store, face_image, capsys, workdir, monkeypatch):
+    victim = workdir / ".cache" / "victim"
+    victim.mkdir(parents=True)
+    (victim / "keep.txt").write_text("mine")
+    monkeypatch.setattr(mlflow.MlflowClient, "get_model_version_by_alias",
+                        lambda self, name, alias: type("Version", (), {"run_id": "../victim"})())
+    code, _, err = cli(capsys, "--image", str(face_image))
+    assert code == 1 and "error: '../victim' is not an MLflow run id" in err
+    assert (victim / "keep.txt").read_text() == "mine"
+
+
+def test_refused_or_corrupt_model_files_end_in_one_line(store, face_image, capsys, workdir):
+    folder = cached_model_dir(store, ".cache/models")
+    weights = (folder / "model.weights.h5").read_bytes()
+    (folder / "model.weights.h5").write_bytes(weights[: len(weights) // 2])
+    code, _, err = cli(capsys, "--run-id", store, "--image", str(face_image), "--backend", "keras")
+    assert code == 1 and "model.weights.h5: cannot load the weights" in err and "download or export" in err
+
+    spec = json.loads((folder / "model.json").read_text())
+    spec["config"]["layers"][1] = {"module": "keras.layers", "class_name": "Lambda", "registered_name": None,
+                                   "config": {"name": "evil", "function": {"class_name": "__lambda__", "config": {
+                                       "code": "4wEAAAAAAAAA", "defaults": None, "closure": None}}}}
+    (folder / "model.json").write_text(json.dumps(spec))
+    code, _, err = cli(capsys, "--run-id", store, "--image", str(face_image), "--backend", "keras")
+    assert code == 1 and "model.json: Keras refuses this architecture" in err
+
+
+def test_a_truncated_video_is_labelled_up_to_where_it_breaks_and_says_so(store, face_video, capsys, workdir):
+    data = face_video.read_bytes()
+    truncated = workdir / "truncated.avi"
+    truncated.write_bytes(data[: int(len(data) * 0.5)])
+    code, lines, err = cli(capsys, "--run-id", store, "--video", str(truncated), "--json", "--output", "out.avi")
+    assert code == 1 and "error: video" in err and "truncated or corrupt" in err
+    assert 0 < len(lines) < 5 and cv2.VideoCapture("out.avi").read()[0]
+
+
+def test_outside_a_project_the_cli_fails_without_creating_a_store(face_image, capsys, workdir, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    code, _, err = cli(capsys, "--image", str(face_image))
+    assert code == 1 and "error: no MLflow store at" in err
+    assert not (workdir / "mlflow.db").exists()
+
+
+def test_a_missing_input_is_reported_before_the_model_loads(capsys, workdir, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # loading a model would fail differently
+    for flag in ("--video", "--image"):
+        code, _, err = cli(capsys, "--run-id", "0" * 32, flag, "missing.file")
+        assert code == 1 and "missing.file does not exist: check the path" in err

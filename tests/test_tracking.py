@@ -43,8 +43,10 @@ def test_unreachable_server_fails_fast(workdir, monkeypatch, mlflow_store):
 
 def test_model_download_errors_say_what_to_do(workdir, mlflow_store):
     tracking.setup(compose_config().tracking)
-    with pytest.raises(ModelNotFound, match="run 0123 not found in the tracking store"):
+    with pytest.raises(ModelNotFound, match="'0123' is not an MLflow run id"):
         tracking.download_model("0123")
+    with pytest.raises(ModelNotFound, match=f"run {'0' * 32} not found in the tracking store"):
+        tracking.download_model("0" * 32)
     with mlflow.start_run() as run:
         mlflow.log_metric("loss", 1.0)
     with pytest.raises(ModelNotFound, match="has no 'model' artifacts"):
