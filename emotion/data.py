@@ -146,6 +146,20 @@ def load_cache(index_dir: str | Path, splits: tuple[str, ...] = ("train", "val")
         return {split: (cache[f"x_{split}"], cache[f"y_{split}"]) for split in splits}
 
 
+def load_manifest(index_dir: str | Path) -> pd.DataFrame:
+    """The index's manifest: one row per kept image (split, label, label_id, ref, sha256), in cache order per split."""
+    return pd.read_csv(Path(index_dir) / MANIFEST)
+
+
+def without_training_copies(manifest: pd.DataFrame, split: str = "test") -> np.ndarray:
+    """Mask over split's faces (cache order): True where no exact copy of the face is in train or val.
+
+    FER2013 repeats about 700 faces across its train and test splits; scores on the rest are the honest ones.
+    """
+    seen = set(manifest.loc[manifest["split"].isin(["train", "val"]), "sha256"])
+    return ~manifest.loc[manifest["split"] == split, "sha256"].isin(seen).to_numpy()
+
+
 def manifest_hash(index_dir: str | Path) -> str:
     """sha256 of the manifest: identifies the exact data a model was trained on."""
     return hashlib.sha256((Path(index_dir) / MANIFEST).read_bytes()).hexdigest()

@@ -41,6 +41,29 @@ def predict(model: keras.Model, faces_u8: np.ndarray, batch_size: int = 256, tta
     return probs
 
 
+def headline(label_ids: np.ndarray, probs: np.ndarray) -> dict[str, float]:
+    """The few numbers people compare: accuracy, macro-F1 and disgust recall (the rare class)."""
+    scores = score(label_ids, probs.argmax(axis=1))
+    return {"accuracy": scores.accuracy, "macro_f1": scores.macro_f1,
+            "recall_disgust": scores.per_class["disgust"]["recall"], "images": int(len(label_ids))}
+
+
+def variants(label_ids: np.ndarray, plain: np.ndarray, flipped: np.ndarray, unique: np.ndarray) -> dict[str, dict]:
+    """Headline scores without and with flip test-time augmentation, on all test faces and on those with no copy
+    in the training data (unique: boolean mask)."""
+    both = {"plain": plain, "tta_flip": (plain + flipped) / 2}
+    return {
+        **{name: headline(label_ids, probs) for name, probs in both.items()},
+        **{f"unique_{name}": headline(label_ids[unique], probs[unique]) for name, probs in both.items()},
+    }
+
+
+def flat_variants(variants: dict[str, dict]) -> dict[str, float]:
+    """Variant scores named for MLflow: test_plain_accuracy, test_unique_tta_flip_macro_f1, ..."""
+    return {f"test_{name}_{key}": value for name, row in variants.items() for key, value in row.items()
+            if key != "images"}
+
+
 def score(label_ids: np.ndarray, predicted_ids: np.ndarray) -> Scores:
     """All test metrics from true and predicted label ids."""
     classes = list(range(len(CLASS_NAMES)))

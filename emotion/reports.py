@@ -30,10 +30,12 @@ def write_training_report(run_id: str, history: pd.DataFrame, cfg: TrainConfig):
     return metrics, fig
 
 
-def write_evaluation_report(scores: Scores, label_ids, predicted_ids, model_ref: dict, cfg: EvaluateConfig) -> dict:
+def write_evaluation_report(scores: Scores, variants: dict, label_ids, predicted_ids, model_ref: dict,
+                            cfg: EvaluateConfig) -> dict:
     """Test metrics JSON, a per-image actual/predicted table for DVC's confusion plot, and the confusion figure.
 
-    model_ref names what was scored: {"run_id": ...} or {"model_dir": ...}.
+    model_ref names what was scored: {"run_id": ...} or {"model_dir": ...}; variants holds the headline scores
+    with and without flip TTA, on all test faces and on those without a copy in training.
     """
     metrics = {
         **model_ref,
@@ -43,6 +45,7 @@ def write_evaluation_report(scores: Scores, label_ids, predicted_ids, model_ref:
         "per_class": {name: {k: round(v, 4) for k, v in row.items()} for name, row in scores.per_class.items()},
         "confusion_matrix": scores.confusion.tolist(),
         "tta_flip": cfg.tta_flip,
+        "variants": {name: {k: round(v, 4) for k, v in row.items()} for name, row in variants.items()},
     }
     write_json(metrics, cfg.metrics_file)
     Path(cfg.confusion_file).parent.mkdir(parents=True, exist_ok=True)

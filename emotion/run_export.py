@@ -11,10 +11,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import mlflow
 import pandas as pd
 import yaml
-from mlflow import MlflowClient
 
 from emotion import config, tracking
 from emotion.training import HISTORY_METRICS
@@ -28,6 +26,7 @@ from emotion.model_io import (
 log = logging.getLogger(__name__)
 
 FIGURES = (CURVES, CONFUSION)
+WEIGHTS_TAG = "model_weights_sha256"  # an imported run's identity: importing the same weights again finds it
 
 
 def unflatten(flat: dict[str, str]) -> dict:
@@ -56,19 +55,15 @@ def export_run(run_id: str, folder: str | Path) -> Path:
     """Write a tracked run (model, params, history, test metrics, tags, figures) into folder."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    run = MlflowClient().get_run(run_id)
+    params, tags = tracking.run_params_and_tags(run_id)
     with tempfile.TemporaryDirectory() as tmp:
         for name in (ARCHITECTURE, WEIGHTS):
             shutil.copy(tracking.download_model(run_id, tmp) / name, folder / name)
-        logged = {a.path for a in MlflowClient().list_artifacts(run_id)}
         for name in FIGURES:
-            if name in logged:
-                shutil.copy(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=name, dst_path=tmp),
-                            folder / name)
+            tracking.download_artifact_if_logged(run_id, name, folder)
     write_expected_predictions(load_model_files(folder), folder)
-    (folder / PARAMS).write_text(yaml.safe_dump(unflatten(run.data.params), sort_keys=False))
+    (folder / PARAMS).write_text(yaml.safe_dump(unflatten(params), sort_keys=False))
     tracking.metric_history(run_id, HISTORY_METRICS).to_csv(folder / HISTORY, index=False)
-    tags = {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")}
     (folder / TAGS).write_text(json.dumps(tags | {"exported_from_run": run_id}, indent=2) + "\n")
     return folder
 
@@ -83,9 +78,9 @@ def import_run(folder: str | Path, registered_model: str) -> tuple[str, dict]:
         if not (folder / name).exists():
             raise ModelNotFound(f"{folder}: missing {name}; an exported run holds {ARCHITECTURE}, {WEIGHTS}, {PARAMS}")
     weights_sha = hashlib.sha256((folder / WEIGHTS).read_bytes()).hexdigest()
-    found = mlflow.search_runs(filter_string=f"tags.model_weights_sha256 = '{weights_sha}'", output_format="list")
+    found = tracking.find_run(WEIGHTS_TAG, weights_sha)
     report = json.loads((folder / METRICS).read_text()) if (folder / METRICS).exists() else None
-    run_id = found[0].info.run_id if found else _log_run(folder, weights_sha, report)
+    run_id = found or _log_run(folder, weights_sha, report)
     if found:
         log.info("%s was imported before as run %s", folder, run_id)
     aliases = tracking.register(run_id, registered_model, report["accuracy"]) if report else {}
@@ -94,19 +89,14 @@ def import_run(folder: str | Path, registered_model: str) -> tuple[str, dict]:
 
 def _log_run(folder: Path, weights_sha: str, report: dict | None) -> str:
     tags = json.loads((folder / TAGS).read_text()) if (folder / TAGS).exists() else {}
-    with mlflow.start_run(run_name=folder.name) as run:
-        mlflow.set_tags(tags | {"model_weights_sha256": weights_sha, "imported_from": str(folder)})
-        mlflow.log_params(config.flatten(yaml.safe_load((folder / PARAMS).read_text())))
-        if (folder / HISTORY).exists():
-            for row in pd.read_csv(folder / HISTORY).to_dict("records"):
-                step = int(row.pop("epoch"))
-                mlflow.log_metrics({k: float(v) for k, v in row.items() if pd.notna(v)}, step=step)
-        if report:
-            mlflow.log_metrics(Scores.from_report(report).flat())
-        for name in (ARCHITECTURE, WEIGHTS, INT8):
-            if (folder / name).exists():
-                mlflow.log_artifact(str(folder / name), artifact_path=tracking.MODEL_ARTIFACTS)
-        for name in (*FIGURES, CARD):
-            if (folder / name).exists():
-                mlflow.log_artifact(str(folder / name))
-    return run.info.run_id
+    history = pd.read_csv(folder / HISTORY).to_dict("records") if (folder / HISTORY).exists() else []
+    present = [name for name in (ARCHITECTURE, WEIGHTS, INT8, *FIGURES, CARD) if (folder / name).exists()]
+    return tracking.log_finished_run(
+        name=folder.name,
+        tags=tags | {WEIGHTS_TAG: weights_sha, "imported_from": str(folder)},
+        params=config.flatten(yaml.safe_load((folder / PARAMS).read_text())),
+        history=[{k: v for k, v in row.items() if pd.notna(v)} for row in history],
+        metrics=Scores.from_report(report).flat() if report else {},
+        model_files=[folder / name for name in present if name in (ARCHITECTURE, WEIGHTS, INT8)],
+        other_files=[folder / name for name in present if name not in (ARCHITECTURE, WEIGHTS, INT8)],
+    )

@@ -155,6 +155,40 @@ def log_figure(fig, name: str) -> None:
     mlflow.log_figure(fig, name)
 
 
+def run_params_and_tags(run_id: str) -> tuple[dict[str, str], dict[str, str]]:
+    """A run's logged params and its own tags (MLflow's system tags left out)."""
+    run = MlflowClient().get_run(check_run_id(run_id))
+    return run.data.params, {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")}
+
+
+def download_artifact_if_logged(run_id: str, name: str, folder: Path) -> None:
+    """Copy the run's top-level artifact `name` into folder, if the run has one."""
+    if name in {a.path for a in MlflowClient().list_artifacts(run_id)}:
+        mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=name, dst_path=str(folder))
+
+
+def find_run(tag: str, value: str) -> str | None:
+    """The id of a run in the current experiment whose tag has this value, or None."""
+    found = mlflow.search_runs(filter_string=f"tags.{tag} = '{value}'", output_format="list")
+    return found[0].info.run_id if found else None
+
+
+def log_finished_run(name: str, tags: dict, params: dict, history: list[dict], metrics: dict[str, float],
+                     model_files: list[Path], other_files: list[Path]) -> str:
+    """Log a complete run at once (an imported one): per-epoch history rows, final metrics and files."""
+    with mlflow.start_run(run_name=name) as run:
+        mlflow.set_tags(tags)
+        mlflow.log_params(params)
+        for row in history:
+            mlflow.log_metrics({k: float(v) for k, v in row.items() if k != "epoch"}, step=int(row["epoch"]))
+        mlflow.log_metrics(metrics)
+        for path in model_files:
+            mlflow.log_artifact(str(path), artifact_path=MODEL_ARTIFACTS)
+        for path in other_files:
+            mlflow.log_artifact(str(path))
+    return run.info.run_id
+
+
 def metric_history(run_id: str, names: tuple[str, ...]) -> pd.DataFrame:
     """One row per epoch, one column per metric, from the run's logged history."""
     client = MlflowClient()

@@ -21,22 +21,29 @@ def main(raw: DictConfig) -> None:
     cfg = config.validate(raw)
     if cfg.evaluate.model_dir:
         run_id, model = None, model_io.load_model_files(cfg.evaluate.model_dir)
-        faces_u8, label_ids = data.split_arrays(data.index_source(cfg.data, cfg.seed), "test")
+        index = data.index_source(cfg.data, cfg.seed)
+        (faces_u8, label_ids), manifest = data.split_arrays(index, "test"), index.manifest
     else:
         tracking.setup(cfg.tracking)
         run_id = tracking.read_run_pointer(cfg.train.run_file)
         model = model_io.load_model_files(tracking.download_model(run_id))
         faces_u8, label_ids = data.load_cache(cfg.data.index_dir, splits=("test",))["test"]
-    probs = evaluation.predict(model, faces_u8, cfg.evaluate.batch_size, cfg.evaluate.tta_flip)
+        manifest = data.load_manifest(cfg.data.index_dir)
+    plain = evaluation.predict(model, faces_u8, cfg.evaluate.batch_size)
+    flipped = evaluation.predict(model, faces_u8[:, :, ::-1], cfg.evaluate.batch_size)
+    probs = (plain + flipped) / 2 if cfg.evaluate.tta_flip else plain
     scores = evaluation.score(label_ids, probs.argmax(axis=1))
+    variants = evaluation.variants(label_ids, plain, flipped, data.without_training_copies(manifest))
     model_ref = {"run_id": run_id} if run_id else {"model_dir": cfg.evaluate.model_dir}
-    reports.write_evaluation_report(scores, label_ids, probs.argmax(axis=1), model_ref, cfg.evaluate)
+    reports.write_evaluation_report(scores, variants, label_ids, probs.argmax(axis=1), model_ref, cfg.evaluate)
     if run_id:
-        tracking.log_scores(run_id, scores.flat(), cfg.evaluate.figure_file)
+        tracking.log_scores(run_id, scores.flat() | evaluation.flat_variants(variants), cfg.evaluate.figure_file)
         if cfg.evaluate.register:
             log.info("registry aliases: %s", tracking.register(run_id, cfg.tracking.registered_model, scores.accuracy))
-    log.info("%s: test accuracy %.4f, macro-F1 %.4f on %d images", next(iter(model_ref.values())),
-             scores.accuracy, scores.macro_f1, len(label_ids))
+    unique = variants["unique_tta_flip" if cfg.evaluate.tta_flip else "unique_plain"]
+    log.info("%s: test accuracy %.4f, macro-F1 %.4f on %d images; %.4f on the %d without a copy in training",
+             next(iter(model_ref.values())), scores.accuracy, scores.macro_f1, len(label_ids), unique["accuracy"],
+             unique["images"])
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 """Test metrics against values worked out by hand."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from conftest import compose_config
-from emotion.evaluation import predict, score
+from emotion.data import without_training_copies
+from emotion.evaluation import flat_variants, predict, score, variants
 from emotion.model import build_model
 
 
@@ -30,3 +32,22 @@ def test_flip_tta_averages_a_face_and_its_mirror():
     np.testing.assert_allclose(predict(model, faces, tta_flip=True), (plain + mirrored) / 2, atol=1e-6)
     symmetric = np.concatenate([faces[:, :, :24], faces[:, :, :24][:, :, ::-1]], axis=2)
     np.testing.assert_allclose(predict(model, symmetric, tta_flip=True), predict(model, symmetric), atol=1e-6)
+
+
+def test_unique_faces_exclude_those_with_a_copy_in_train_or_val():
+    manifest = pd.DataFrame({"split": ["train", "val", "test", "test", "test", "test"],
+                             "sha256": ["a", "b", "a", "b", "c", "c"]})
+    assert without_training_copies(manifest).tolist() == [False, False, True, True]
+
+
+def test_variants_score_plain_flip_and_unique_faces_separately():
+    labels = np.array([0, 1, 1, 6])
+    plain = np.eye(7)[[0, 1, 2, 2]]  # right on the first two
+    flipped = np.eye(7)[[0, 1, 1, 6]] * 3  # right on all four: wins every average
+    unique = np.array([False, True, True, True])
+    result = variants(labels, plain, flipped, unique)
+    assert result["plain"]["accuracy"] == 0.5 and result["tta_flip"]["accuracy"] == 1.0
+    assert result["unique_plain"] == {"accuracy": pytest.approx(1 / 3), "macro_f1": pytest.approx(result[
+        "unique_plain"]["macro_f1"]), "recall_disgust": 0.5, "images": 3}
+    assert result["unique_tta_flip"]["accuracy"] == 1.0 and result["unique_tta_flip"]["images"] == 3
+    assert flat_variants(result)["test_unique_plain_accuracy"] == pytest.approx(1 / 3)

@@ -56,11 +56,14 @@ def project(tmp_path_factory, kaggle_folder) -> Path:
 @pytest.mark.slow
 def test_pipeline_logs_the_run_metrics_and_artifacts(project):
     test_metrics = json.loads((project / "metrics/test.json").read_text())
-    assert {"accuracy", "macro_f1", "weighted_f1", "run_id", "per_class"} <= set(test_metrics)
+    assert {"accuracy", "macro_f1", "weighted_f1", "run_id", "per_class", "variants"} <= set(test_metrics)
+    assert set(test_metrics["variants"]) == {"plain", "tta_flip", "unique_plain", "unique_tta_flip"}
+    assert test_metrics["variants"]["plain"]["images"] == 28  # the synthetic test split: 4 faces per class
     run = MlflowClient().get_run(test_metrics["run_id"])
     assert run.data.params["train.epochs"] == "1" and run.data.params["model.filters"] == "[64, 128, 256, 512]"
     assert run.data.metrics["test_accuracy"] == pytest.approx(test_metrics["accuracy"], abs=1e-4)
-    assert {"loss", "val_accuracy", "learning_rate", "test_macro_f1", "test_recall_disgust"} <= set(run.data.metrics)
+    assert {"loss", "val_accuracy", "learning_rate", "test_macro_f1", "test_recall_disgust",
+            "test_unique_plain_accuracy", "test_tta_flip_macro_f1"} <= set(run.data.metrics)
     assert run.data.tags["data_manifest_sha256"] == data.manifest_hash(project / "data/index")
     artifacts = {a.path for a in MlflowClient().list_artifacts(run.info.run_id)}
     assert {"confusion_matrix.png", "training_curves.png", "model"} <= artifacts
