@@ -1,20 +1,27 @@
-"""Training throughput: the pipeline's training.fit against a plain model.fit on the same in-memory arrays.
+"""Training throughput, in one process on the same images: a plain model.fit on in-memory arrays, the pipeline's
+training.fit without augmentation, and training.fit with the configured augmentation.
 
-Both train the reference model in one process on the same images; training time only (validation excluded),
-the first epoch (tracing, warm-up) dropped.
-Run: python bench/train_throughput.py [--images 4096] [--epochs 3] [--index-dir data/index] [--precision float32]
+Training time only (validation excluded), the first epoch (tracing, warm-up) dropped. The configuration is
+conf/ composed with the overrides given, so `experiment=efficient` measures that recipe.
+Run: python -m bench.train_throughput [--images 4096] [--epochs 3] [--index-dir data/index] [OVERRIDES...]
 """
 
 import argparse
+import copy
 import tempfile
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
+from hydra import compose, initialize_config_dir
 
 from emotion import config, data, training
+from emotion.config import AugmentConfig
 from emotion.labels import NUM_CLASSES
 from emotion.preprocess import to_model_input
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -35,14 +42,34 @@ def load_arrays(index_dir: str, n_images: int) -> dict:
     """Real faces from the index cache when there is one, else random ones."""
     try:
         arrays = data.load_cache(index_dir)
-        print(f"images: {index_dir} (first {n_images} train, all val)")
+        print(f"images: {index_dir} (first {n_images} train, first 512 val)")
     except Exception:  # noqa: BLE001 - no index yet: benchmark on random faces instead
         rng = np.random.default_rng(0)
         arrays = {s: (rng.integers(0, 256, (n, 48, 48), np.uint8), rng.integers(0, 7, n)) for s, n in
                   (("train", n_images), ("val", 512))}
         print("images: random (no index cache found)")
-    faces, labels = arrays["train"]
-    return {"train": (faces[:n_images], labels[:n_images]), "val": arrays["val"]}
+    return {split: (faces[:n], labels[:n]) for (split, (faces, labels)), n in
+            zip(arrays.items(), (n_images, 512))}
+
+
+def pipeline_rate(arrays: dict, cfg: config.Config, augment: AugmentConfig) -> EpochTimer:
+    timer = EpochTimer()
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg.train.checkpoint_dir = tmp
+        training.fit(arrays, cfg.model, cfg.train, augment, cfg.seed, [timer])
+    return timer
+
+
+def plain_rate(arrays: dict, cfg: config.Config) -> EpochTimer:
+    keras.utils.set_random_seed(cfg.seed)
+    model = training.compile_model(cfg.model, cfg.train)
+    x, y = to_model_input(arrays["train"][0]), keras.utils.to_categorical(arrays["train"][1], NUM_CLASSES)
+    xv, yv = to_model_input(arrays["val"][0]), keras.utils.to_categorical(arrays["val"][1], NUM_CLASSES)
+    timer = EpochTimer()
+    model.fit(x, y, batch_size=cfg.train.batch_size, epochs=cfg.train.epochs, shuffle=True, validation_data=(xv, yv),
+              callbacks=[timer], verbose=0)
+    keras.mixed_precision.set_dtype_policy("float32")
+    return timer
 
 
 def main() -> None:
@@ -50,31 +77,25 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=4096, help="training images per epoch")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per contender (the first is dropped)")
     parser.add_argument("--index-dir", default="data/index")
-    parser.add_argument("--precision", default="float32", help="float32 or mixed_bfloat16")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. experiment=efficient")
     args = parser.parse_args()
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = config.validate(compose("config", overrides=[*args.overrides, f"train.epochs={args.epochs}"]))
     arrays = load_arrays(args.index_dir, args.images)
-    cfg = config.Config()
-    cfg.train.epochs, cfg.train.precision = args.epochs, args.precision
+    print(f"model {cfg.model.name} filters {cfg.model.filters} x{cfg.model.convs_per_block}, "
+          f"precision {cfg.train.precision}, batch {cfg.train.batch_size}")
 
-    with tempfile.TemporaryDirectory() as tmp:
-        cfg.train.checkpoint_dir = tmp
-        pipeline_timer = EpochTimer()
-        training.fit(arrays, cfg.model, cfg.train, cfg.augment, cfg.seed, [pipeline_timer])
-
-    keras.utils.set_random_seed(cfg.seed)
-    model = training.compile_model(cfg.model, cfg.train)
-    x, y = to_model_input(arrays["train"][0]), keras.utils.to_categorical(arrays["train"][1], NUM_CLASSES)
-    xv, yv = to_model_input(arrays["val"][0]), keras.utils.to_categorical(arrays["val"][1], NUM_CLASSES)
-    plain_timer = EpochTimer()
-    model.fit(x, y, batch_size=cfg.train.batch_size, epochs=args.epochs, shuffle=True, validation_data=(xv, yv),
-              callbacks=[plain_timer], verbose=0)
-
+    timers = {
+        "plain model.fit": plain_rate(arrays, copy.deepcopy(cfg)),
+        "training.fit, no augmentation": pipeline_rate(arrays, copy.deepcopy(cfg), AugmentConfig()),
+        "training.fit, augmented": pipeline_rate(arrays, copy.deepcopy(cfg), cfg.augment),
+    }
     rates = {}
-    for name, timer in (("pipeline training.fit", pipeline_timer), ("plain model.fit", plain_timer)):
-        rates[name] = len(x) / np.median(timer.seconds[1:])
-        print(f"{name:>22}: {rates[name]:7.1f} img/s  (epochs {', '.join(f'{s:.1f}s' for s in timer.seconds)})")
-    print(f"ratio pipeline/plain: {rates['pipeline training.fit'] / rates['plain model.fit']:.3f}")
-    keras.mixed_precision.set_dtype_policy("float32")
+    for name, timer in timers.items():
+        rates[name] = args.images / np.median(timer.seconds[1:])
+        print(f"{name:>30}: {rates[name]:7.1f} img/s  (epochs {', '.join(f'{s:.1f}s' for s in timer.seconds)})")
+    plain, bare, augmented = rates.values()
+    print(f"ratio pipeline/plain: {bare / plain:.3f}; augmented/no augmentation: {augmented / bare:.3f}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,38 @@
+"""Accuracy on the clean test split and under fixed, seeded perturbations (box shift and scale, light, contrast,
+blur, JPEG), for each model folder, side by side with the drop from clean.
+
+Run: python -m bench.robustness models/efficient models/reference [--index-dir data/index] [--seed 0]
+"""
+
+import argparse
+
+import pandas as pd
+
+from emotion import data, evaluation
+from emotion.model_io import load_model_files
+from emotion.perturbations import PERTURBATIONS
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model_dirs", nargs="+", help="model folders (model.json + model.weights.h5)")
+    parser.add_argument("--index-dir", default="data/index", help="index whose test split is scored")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the perturbations")
+    parser.add_argument("--tta-flip", action="store_true", help="average each face with its mirror image")
+    args = parser.parse_args()
+    faces_u8, label_ids = data.load_cache(args.index_dir, splits=("test",))["test"]
+    inputs = {"clean": faces_u8} | {name: perturb(faces_u8, args.seed) for name, perturb in PERTURBATIONS.items()}
+    table = {}
+    for folder in args.model_dirs:
+        model = load_model_files(folder)
+        table[folder] = {name: evaluation.score(label_ids, evaluation.predict(model, faces, tta_flip=args.tta_flip)
+                                                .argmax(axis=1)).accuracy for name, faces in inputs.items()}
+    accuracy = pd.DataFrame(table)
+    drop = accuracy.loc["clean"] - accuracy
+    out = pd.concat({"accuracy %": 100 * accuracy, "drop (points)": 100 * drop}, axis=1)
+    print(f"test split of {args.index_dir}: {len(label_ids)} faces, perturbation seed {args.seed}")
+    print(out.round(2).to_markdown())
+
+
+if __name__ == "__main__":
+    main()
