@@ -138,3 +138,31 @@ def test_strong_recipe_trains_an_epoch(kaggle_folder, workdir, indexed):
     assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
     cfg.train.precision = "float32"
     assert training.compile_model(cfg.model, cfg.train).loss.label_smoothing == 0.1
+
+
+def test_cosine_warm_up_rises_linearly_then_decays():
+    schedule = training.lr_schedule(compose_config("train.schedule=cosine", "train.epochs=10", "train.lr=0.1",
+                                                   "train.warmup_epochs=2").train)
+    rates = [schedule(epoch) for epoch in range(10)]
+    assert rates[:3] == [pytest.approx(0.05), pytest.approx(0.1), pytest.approx(0.1)]
+    assert rates[2:] == sorted(rates[2:], reverse=True) and rates[-1] < 0.01
+
+
+def test_sqrt_class_weights_lie_between_none_and_balanced():
+    labels = np.array([0] * 8 + [1] * 2)
+    balanced, sqrt = training.sample_weights(labels, "balanced"), training.sample_weights(labels, "sqrt")
+    assert sqrt.mean() == pytest.approx(1.0)
+    assert 1 < sqrt[-1] / sqrt[0] < balanced[-1] / balanced[0]
+    assert sqrt[-1] / sqrt[0] == pytest.approx(2.0)  # sqrt(8 / 2)
+
+
+@pytest.mark.slow
+def test_efficient_experiment_trains_an_epoch_with_every_augmentation(kaggle_folder, workdir, indexed):
+    cfg = compose_config(f"data.source={kaggle_folder}", "experiment=efficient", "train.epochs=1",
+                         "train.warmup_epochs=0", "train.batch_size=8")
+    assert cfg.train.optimizer == "adam" and cfg.train.weight_decay and cfg.model.filters == [32, 64, 128, 256]
+    assert all(value for value in vars(cfg.augment).values())  # every augmentation is on
+    model = training.fit(indexed, cfg.model, cfg.train, cfg.augment, cfg.seed)
+    assert sum(isinstance(layer, keras.layers.Conv2D) for layer in model.layers) == 8
+    cfg.train.optimizer = "sgd"
+    assert isinstance(training.make_optimizer(cfg.train), keras.optimizers.SGD)
