@@ -38,8 +38,8 @@ def setup(cfg: TrackingConfig, create: bool = True) -> str:
         uri = f"sqlite:///{Path(uri.removeprefix('sqlite:///')).resolve()}"
     if not create and uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
         raise ModelNotFound(
-            f"no MLflow store at {uri.removeprefix('sqlite:///')}: run from the project folder, set "
-            "MLFLOW_TRACKING_URI, or pass a model folder (--model-dir)"
+            f"no MLflow store at {uri.removeprefix('sqlite:///')}: run from the project folder (after "
+            "python -m stages.import_run models/reference, or dvc repro), or set MLFLOW_TRACKING_URI"
         )
     # fail in seconds, not minutes, when a tracking server is down
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")

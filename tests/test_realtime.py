@@ -4,6 +4,7 @@ untrained model logged to a temporary MLflow store, and every error a user can h
 import json
 
 import cv2
+import keras
 import mlflow
 import numpy as np
 import pandas as pd
@@ -277,13 +278,13 @@ def test_refused_or_corrupt_model_files_end_in_one_line(store, face_image, capsy
     code, _, err = cli(capsys, "--run-id", store, "--image", str(face_image), "--backend", "keras")
     assert code == 1 and "model.weights.h5: cannot load the weights" in err and "download or export" in err
 
-    spec = json.loads((folder / "model.json").read_text())
-    spec["config"]["layers"][1] = {"module": "keras.layers", "class_name": "Lambda", "registered_name": None,
-                                   "config": {"name": "evil", "function": {"class_name": "__lambda__", "config": {
-                                       "code": "4wEAAAAAAAAA", "defaults": None, "closure": None}}}}
-    (folder / "model.json").write_text(json.dumps(spec))
+    inputs = keras.Input((48, 48, 1))
+    scaled = keras.layers.Lambda(lambda t: t * 2)(inputs)  # safe mode refuses a Python lambda: code execution
+    lambda_model = keras.Model(inputs, keras.layers.Dense(7)(keras.layers.GlobalAveragePooling2D()(scaled)))
+    (folder / "model.json").write_text(lambda_model.to_json())
+    lambda_model.save_weights(folder / "model.weights.h5")
     code, _, err = cli(capsys, "--run-id", store, "--image", str(face_image), "--backend", "keras")
-    assert code == 1 and "model.json: Keras refuses this architecture" in err
+    assert code == 1 and "model.json: Keras refuses this architecture (Requested the deserialization of a `Lambda`" in err
 
 
 def test_a_truncated_video_is_labelled_up_to_where_it_breaks_and_says_so(store, face_video, capsys, workdir):
