@@ -17,6 +17,7 @@ class DataConfig:
     index_dir: str = "data/index"
     val_fraction: float = 0.1
     max_per_class: Optional[int] = None  # stratified subset per split, for smoke runs and tests
+    splits: list[str] = field(default_factory=lambda: ["train", "test"])  # [train]: a training-only index
     sharpness_warn_ratio: float = 1.5  # warn when train/test median Laplacian variance differ by more than this
     metrics_file: str = "metrics/index.json"
     plots_dir: str = "plots/index"
@@ -26,6 +27,8 @@ class DataConfig:
             raise ConfigError(f"data.val_fraction={self.val_fraction}: must be between 0 and 1 (exclusive)")
         if self.max_per_class is not None and self.max_per_class < 2:
             raise ConfigError(f"data.max_per_class={self.max_per_class}: must be at least 2 or null for all images")
+        if "train" not in self.splits or not set(self.splits) <= {"train", "test"}:
+            raise ConfigError(f"data.splits={list(self.splits)}: use [train, test], or [train] to index for training only")
         if self.sharpness_warn_ratio <= 1:
             raise ConfigError(f"data.sharpness_warn_ratio={self.sharpness_warn_ratio}: must be greater than 1")
 

@@ -12,7 +12,7 @@ import pandas as pd
 from emotion.config import DataConfig
 from emotion.errors import DataError
 from emotion.labels import CLASS_IDS, CLASS_NAMES
-from emotion.sources import SPLITS, Sample, open_source, resolve_source
+from emotion.sources import Sample, open_source, resolve_source
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +35,12 @@ class Index:
 def index_source(cfg: DataConfig, seed: int) -> Index:
     """Read every image of the configured source, reject bad ones, subset and carve the validation split."""
     location = resolve_source(cfg.source)
-    source = open_source(location)
+    source = open_source(location, tuple(cfg.splits))
     if source.count == 0:
         raise DataError(f"{location}: the source holds no images; check the path or re-download FER2013")
     kept, rejected = _read_all(source.samples, source.count)
     _log_rejects(rejected)
-    _check_complete(kept, location)
+    _check_complete(kept, location, tuple(cfg.splits))
     manifest = pd.DataFrame(
         {
             "split": [s.split for s in kept],
@@ -79,10 +79,10 @@ def _log_rejects(rejected: list[Sample]) -> None:
         log.warning("... and %d more rejected images, listed in %s", len(rejected) - 10, REJECTS)
 
 
-def _check_complete(kept: list[Sample], location: str) -> None:
+def _check_complete(kept: list[Sample], location: str, splits: tuple[str, ...]) -> None:
     """Every split and class must keep at least one image, or training/evaluation would be meaningless."""
     present = {(s.split, s.label) for s in kept}
-    for split in SPLITS:
+    for split in splits:
         if not any((split, label) in present for label in CLASS_NAMES):
             raise DataError(
                 f"{location}: missing split '{split}' (no readable {split} images); the source needs both "
@@ -126,7 +126,8 @@ def write_index(index: Index, index_dir: str | Path) -> Path:
     index.rejects.to_csv(out / REJECTS, index=False)
     arrays = {}
     for split in ALL_SPLITS:
-        arrays[f"x_{split}"], arrays[f"y_{split}"] = split_arrays(index, split)
+        if (index.manifest["split"] == split).any():
+            arrays[f"x_{split}"], arrays[f"y_{split}"] = split_arrays(index, split)
     np.savez(out / CACHE, **arrays)
     return out
 
@@ -143,6 +144,10 @@ def load_cache(index_dir: str | Path, splits: tuple[str, ...] = ("train", "val")
     if not path.exists():
         raise DataError(f"{path} not found: run the index stage first (dvc repro index, or python -m stages.index)")
     with np.load(path) as cache:
+        missing = [split for split in splits if f"x_{split}" not in cache]
+        if missing:
+            raise DataError(f"{Path(index_dir)} has no {' or '.join(missing)} split: it was indexed with "
+                            "data.splits=[train]; index again with the default data.splits=[train, test]")
         return {split: (cache[f"x_{split}"], cache[f"y_{split}"]) for split in splits}
 
 
@@ -161,5 +166,10 @@ def without_training_copies(manifest: pd.DataFrame, split: str = "test") -> np.n
 
 
 def manifest_hash(index_dir: str | Path) -> str:
-    """sha256 of the manifest: identifies the exact data a model was trained on."""
-    return hashlib.sha256((Path(index_dir) / MANIFEST).read_bytes()).hexdigest()
+    """sha256 of the index's train and val rows (split, label, face hash): the exact data a model is trained on.
+
+    The test rows are left out, so a training-only index (data.splits=[train]) of the same source has the same hash.
+    """
+    manifest = load_manifest(index_dir)
+    rows = manifest.loc[manifest["split"].isin(["train", "val"]), ["split", "label_id", "sha256"]]
+    return hashlib.sha256(rows.to_csv(index=False).encode()).hexdigest()

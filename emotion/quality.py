@@ -49,6 +49,9 @@ def compare_splits(stats: pd.DataFrame, splits: pd.Series, warn_ratio: float) ->
     real faces, so this is worth stopping to look at.
     """
     medians = stats.groupby(splits.to_numpy()).median()
+    rows = {"medians": {split: {k: round(float(v), 2) for k, v in row.items()} for split, row in medians.iterrows()}}
+    if "test" not in medians.index:  # a training-only index: nothing to compare with
+        return rows
     train = medians.loc[[s for s in ("train", "val") if s in medians.index]].mean()
     ratio = float(train["sharpness"] / max(medians.loc["test", "sharpness"], 1e-9))
     warning = not (1 / warn_ratio <= ratio <= warn_ratio)
@@ -59,8 +62,4 @@ def compare_splits(stats: pd.DataFrame, splits: pd.Series, warn_ratio: float) ->
             "faces. Get the original data (kaggle msambare/fer2013 or fer2013.csv).",
             train["sharpness"], medians.loc["test", "sharpness"], ratio,
         )
-    return {
-        "medians": {split: {k: round(float(v), 2) for k, v in row.items()} for split, row in medians.iterrows()},
-        "sharpness_ratio_train_test": round(ratio, 3),
-        "warning": warning,
-    }
+    return rows | {"sharpness_ratio_train_test": round(ratio, 3), "warning": warning}

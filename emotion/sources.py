@@ -54,10 +54,10 @@ def resolve_source(configured: str) -> str:
     return configured
 
 
-def open_source(location: str) -> Source:
-    """Open a folder, zip, fer2013.csv or kaggle:<owner>/<dataset> and list its images."""
+def open_source(location: str, splits: tuple[str, ...] = SPLITS) -> Source:
+    """Open a folder, zip, fer2013.csv or kaggle:<owner>/<dataset> and list its images of the given splits."""
     if location.startswith(KAGGLE_PREFIX):
-        return open_source(download_kaggle(location.removeprefix(KAGGLE_PREFIX)))
+        return open_source(download_kaggle(location.removeprefix(KAGGLE_PREFIX)), splits)
     path = Path(location).expanduser()
     if not path.exists():
         raise DataError(
@@ -66,14 +66,14 @@ def open_source(location: str) -> Source:
         )
     if path.is_dir():
         files = sorted(str(p.relative_to(path).as_posix()) for p in path.rglob("*") if p.is_file())
-        layout = _kaggle_layout(files, location)
+        layout = _kaggle_layout(files, location, splits)
         samples = (_too_large(*item, (path / item[2]).stat().st_size) or _decode(*item, (path / item[2]).read_bytes())
                    for item in layout)
         return Source(location, len(layout), samples)
     if zipfile.is_zipfile(path):
-        return _open_zip(path, location)
+        return _open_zip(path, location, splits)
     if path.suffix.lower() == ".csv":
-        return _open_csv(path)
+        return _open_csv(path, splits)
     raise DataError(f"data source {location}: not a folder, zip or .csv file; point data.source at FER2013")
 
 
@@ -91,10 +91,10 @@ def download_kaggle(handle: str) -> str:
         ) from err
 
 
-def _open_zip(path: Path, location: str) -> Source:
+def _open_zip(path: Path, location: str, splits: tuple[str, ...]) -> Source:
     archive = zipfile.ZipFile(path)
     files = [info.filename for info in archive.infolist() if not info.is_dir()]
-    layout = _kaggle_layout(files, location)
+    layout = _kaggle_layout(files, location, splits)
 
     def samples() -> Iterator[Sample]:
         with archive:
@@ -104,8 +104,9 @@ def _open_zip(path: Path, location: str) -> Source:
     return Source(location, len(layout), samples())
 
 
-def _kaggle_layout(files: list[str], location: str) -> list[tuple[str, str, str]]:
-    """(split, label, file) for every image under <root>/<split>/<class>/; unknown class folders fail."""
+def _kaggle_layout(files: list[str], location: str, splits: tuple[str, ...]) -> list[tuple[str, str, str]]:
+    """(split, label, file) for every image under <root>/<split>/<class>/ of the given splits; unknown class
+    folders fail."""
     parts = [PurePosixPath(f).parts for f in files]
     parts = [p for p in parts if not any(s.startswith((".", "__MACOSX")) for s in p)]
     depth = _split_depth(parts)
@@ -116,7 +117,7 @@ def _kaggle_layout(files: list[str], location: str) -> list[tuple[str, str, str]
         )
     layout = []
     for p in parts:
-        if len(p) != depth + 3 or p[depth] not in SPLITS:
+        if len(p) != depth + 3 or p[depth] not in splits:
             continue
         split, label = p[depth], p[depth + 1]
         if label not in CLASS_NAMES:
@@ -164,7 +165,7 @@ def _checked(sample: Sample, img: np.ndarray) -> Sample:
     return sample
 
 
-def _open_csv(path: Path) -> Source:
+def _open_csv(path: Path, splits: tuple[str, ...]) -> Source:
     """fer2013.csv, read row by row: a malformed row becomes a reject, not a failure of the whole file."""
     try:
         with path.open(newline="", encoding="utf-8") as file:
@@ -185,6 +186,9 @@ def _open_csv(path: Path) -> Source:
             next(reader)
             for row in reader:
                 ref = f"{path.name}:line {reader.line_num}"
+                usage = row[columns[2]].strip() if len(row) == len(header) else ""
+                if CSV_USAGE_SPLITS.get(usage, splits[0]) not in splits:
+                    continue  # a split that was not asked for: neither kept nor rejected
                 if len(row) != len(header):
                     yield Sample("?", "?", ref, error=f"has {len(row)} fields, expected {len(header)} "
                                  f"({','.join(header)}); fix or delete the row")

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import PER_CLASS, compose_config
 from emotion import data
-from emotion.errors import DataError
+from emotion.errors import ConfigError, DataError
 from emotion.labels import CLASS_NAMES
 
 
@@ -209,3 +209,19 @@ def test_a_huge_zip_entry_is_rejected_without_being_read(kaggle_folder, tmp_path
     result = index(archive)
     assert dict(zip(result.rejects["ref"], result.rejects["reason"])) == {
         "train/happy/bomb.png": "is 8,388,608 bytes, far more than a 48x48 face; delete it"}
+
+
+def test_a_training_only_index_has_no_test_faces_and_the_same_training_data_hash(kaggle_zip, workdir):
+    full = data.index_source(compose_config(f"data.source={kaggle_zip}").data, 42)
+    data.write_index(full, "full")
+    train_only = data.index_source(compose_config(f"data.source={kaggle_zip}", "data.splits=[train]").data, 42)
+    data.write_index(train_only, "train_only")
+    assert set(train_only.manifest["split"]) == {"train", "val"}
+    assert data.manifest_hash("train_only") == data.manifest_hash("full")
+    with pytest.raises(DataError, match="train_only has no test split: it was indexed with data.splits=\\[train\\]"):
+        data.load_cache("train_only", splits=("test",))
+
+
+def test_splits_must_include_train():
+    with pytest.raises(ConfigError, match="data.splits=\\['test'\\]: use \\[train, test\\]"):
+        compose_config("data.splits=[test]")
