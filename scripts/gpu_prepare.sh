@@ -15,14 +15,19 @@ mkdir -p .whl .gpu
   --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl \
   keras==3.15.1 namex==0.1.0 optree==0.20.0 hydra-core==1.3.8 omegaconf==2.3.0
 "$PYTHON" -m pip wheel -q --no-deps -w .whl antlr4-python3-runtime==4.9.3
-"$PYTHON" - "$SOURCE" .gpu/fer2013-train.zip <<'PY'
-"""Copy the train/ entries of a Kaggle-layout zip into a new zip, byte for byte."""
+"$PYTHON" - "$SOURCE" .gpu/fer2013-train.tar.xz <<'PY'
+"""The train/ images of a Kaggle-layout zip, byte for byte, in one xz-compressed tar: 34 MB instead of the zip's
+48 MB, since the 28,709 small JPEGs share their headers (what travels to the machine is limited to 64 MiB)."""
+import io
 import sys
+import tarfile
 import zipfile
 
-with zipfile.ZipFile(sys.argv[1]) as source, zipfile.ZipFile(sys.argv[2], "w") as target:
+with zipfile.ZipFile(sys.argv[1]) as source, tarfile.open(sys.argv[2], "w:xz") as target:
     for info in source.infolist():
         if "train/" in info.filename and not info.is_dir():
-            target.writestr(info, source.read(info))
+            entry = tarfile.TarInfo(info.filename[info.filename.index("train/"):])
+            entry.size = info.file_size
+            target.addfile(entry, io.BytesIO(source.read(info)))
 PY
-du -sh .whl .gpu/fer2013-train.zip
+du -sh .whl .gpu/fer2013-train.tar.xz

@@ -20,7 +20,9 @@ export PYTHONPATH="$SITE:$PWD${PYTHONPATH:+:$PYTHONPATH}" KERAS_BACKEND="${KERAS
 HYDRA=(hydra.run.dir=. hydra.output_subdir=null hydra/job_logging=stdout)  # no outputs/ folders or log files
 INDEX="${GPU_INDEX:-.gpu/index}"
 if [ ! -f "$INDEX/cache.npz" ]; then
-  "$PYTHON" -m stages.index "data.source=${GPU_SOURCE:-.gpu/fer2013-train.zip}" "data.splits=[train]" \
+  DATA="${GPU_DATA:-/tmp/fer2013-train}"
+  mkdir -p "$DATA" && tar -xJf "${GPU_ARCHIVE:-.gpu/fer2013-train.tar.xz}" -C "$DATA"
+  "$PYTHON" -m stages.index "data.source=$DATA" "data.splits=[train]" \
     "data.index_dir=$INDEX" "data.metrics_file=$INDEX/metrics.json" "data.plots_dir=$INDEX/plots" "${HYDRA[@]}"
 fi
 timeout --signal=INT "${GPU_MINUTES:-9}m" "$PYTHON" -m stages.train_offline "+export_dir=$EXPORT_DIR" \

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 
 import numpy as np
 import pytest
@@ -16,8 +17,12 @@ from emotion.preprocess import to_model_input
 pytestmark = pytest.mark.slow
 
 
-def test_gpu_script_trains_the_strong_recipe_on_jax_into_an_export_folder(kaggle_zip, tmp_path):
-    env = os.environ | {"PYTHON": sys.executable, "GPU_SKIP_INSTALL": "1", "GPU_SOURCE": str(kaggle_zip), "GPU_INDEX": str(tmp_path / "index"),
+def test_gpu_script_trains_the_strong_recipe_on_jax_into_an_export_folder(kaggle_folder, tmp_path):
+    archive = tmp_path / "train.tar.xz"  # as scripts/gpu_prepare.sh packs it: the train split only
+    with tarfile.open(archive, "w:xz") as tar:
+        tar.add(kaggle_folder / "train", arcname="train")
+    env = os.environ | {"PYTHON": sys.executable, "GPU_SKIP_INSTALL": "1", "GPU_ARCHIVE": str(archive),
+                        "GPU_DATA": str(tmp_path / "data"), "GPU_INDEX": str(tmp_path / "index"),
                         "GPU_CHECKPOINTS": str(tmp_path / "checkpoints"), "KERAS_BACKEND": "jax"}
     export = tmp_path / "export"
     result = subprocess.run(["bash", "scripts/train_on_gpu.sh", str(export), "experiment=strong", "train.epochs=1",
