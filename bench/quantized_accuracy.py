@@ -9,8 +9,8 @@ import argparse
 from pathlib import Path
 
 from emotion import data, evaluation
+from emotion.inference.backends import OnnxBackend
 from emotion.model_io import INT8, load_model_files
-from realtime.backends import OnnxBackend
 
 
 def main() -> None:

@@ -22,14 +22,14 @@ import numpy as np
 import skimage.data
 
 from emotion.config import Config
+from emotion.inference.backends import KerasBackend, OnnxBackend, export_onnx
+from emotion.inference.faces import FaceDetector
+from emotion.inference.recognizer import Recognizer
 from emotion.model import build_model
 from emotion.model_io import load_model_files, save_model_files
 from emotion.preprocess import crop_face, to_model_input
 from realtime import overlay
-from realtime.backends import KerasBackend, OnnxBackend, export_onnx
-from realtime.faces import FaceDetector
 from realtime.quantize import calibration_faces, quantize
-from realtime.recognition import Recognizer
 
 
 def face_video(path: Path, frames: int) -> None:

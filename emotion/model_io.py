@@ -7,16 +7,10 @@ import keras
 import numpy as np
 
 from emotion.errors import ModelInvalid, ModelNotFound
+from emotion.model_files import (  # noqa: F401 - the names callers know model_io by
+    ARCHITECTURE, CARD, CONFUSION, CURVES, EXPECTED, HISTORY, INT8, METRICS, ONNX, PARAMS, TAGS, WEIGHTS,
+)
 from emotion.preprocess import to_model_input
-
-ARCHITECTURE = "model.json"
-WEIGHTS = "model.weights.h5"
-ONNX = "model.onnx"  # made from the two above by realtime.backends.export_onnx
-INT8 = "model.int8.onnx"  # made by realtime.quantize; shipped with a model when its accuracy was checked
-EXPECTED = "expected_predictions.json"  # the model's outputs on probe_faces(), to catch a broken file
-# the rest of an exported run or shipped model folder (see run_export, offline)
-PARAMS, HISTORY, METRICS, TAGS, CARD = "params.yaml", "history.csv", "metrics.json", "tags.json", "README.md"
-CURVES, CONFUSION = "training_curves.png", "confusion_matrix.png"
 
 
 def save_model_files(model: keras.Model, folder: str | Path) -> Path:

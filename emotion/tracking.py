@@ -4,7 +4,6 @@ import contextlib
 import json
 import logging
 import os
-import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ from mlflow.exceptions import MlflowException
 
 from emotion.config import TrackingConfig
 from emotion.errors import ModelNotFound, TrackingUnavailable
+from emotion.inference.models import check_run_id
 from emotion.model_io import save_model_files
 
 log = logging.getLogger(__name__)
@@ -197,19 +197,6 @@ def metric_history(run_id: str, names: tuple[str, ...]) -> pd.DataFrame:
         for name in names
     }
     return pd.DataFrame(series).rename_axis("epoch").reset_index()
-
-
-RUN_ID = re.compile(r"[0-9a-f]{32}")
-
-
-def check_run_id(run_id: str) -> str:
-    """run_id if it has the form of an MLflow run id (32 hex characters), else ModelNotFound."""
-    if not RUN_ID.fullmatch(str(run_id)):
-        raise ModelNotFound(
-            f"{run_id!r} is not an MLflow run id (32 hex characters): copy it from mlflow ui or "
-            "artifacts/train_run.json, or use --model-uri models:/fer-emotion@champion"
-        )
-    return run_id
 
 
 def download_model(run_id: str, dst: str | Path | None = None) -> Path:

@@ -13,9 +13,9 @@ import numpy as np
 import onnx
 
 from emotion import data
+from emotion.inference.backends import export_onnx
 from emotion.model_io import INT8, load_model_files
 from emotion.preprocess import to_model_input
-from realtime.backends import export_onnx
 
 log = logging.getLogger(__name__)
 

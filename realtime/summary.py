@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 
 from emotion import figures
+from emotion.inference.recognizer import FrameResult
 from emotion.labels import CLASS_NAMES
-from realtime.recognition import FrameResult
 
 
 def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:

@@ -15,14 +15,13 @@ from pathlib import Path
 import cv2
 from hydra import compose, initialize_config_dir
 
-from emotion import config, tracking
+from emotion import config
 from emotion.errors import UserError
+from emotion.inference.backends import load_backend
+from emotion.inference.faces import FaceDetector
+from emotion.inference.models import model_folder
+from emotion.inference.recognizer import FrameResult, Recognizer
 from realtime import inputs, overlay
-from realtime.backends import load_backend
-from realtime.faces import FaceDetector
-from realtime.model_cache import cached_model_dir, is_cached
-from realtime.recognition import FrameResult, Recognizer
-from realtime.summary import EmotionSummary
 
 log = logging.getLogger("realtime.webcam")
 
@@ -42,6 +41,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     model.add_argument("--run-id", help="MLflow run whose model to use")
     model.add_argument("--model-uri", help="models:/<name>@<alias>, models:/<name>/<version> or runs:/<id>/model "
                                            "(default: the registry's champion)")
+    model.add_argument("--model-dir", help="a model folder (model.json + model.weights.h5, e.g. models/reference): "
+                                           "no MLflow store needed")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--camera", type=int, default=0, help="camera index (default 0)")
     source.add_argument("--video", help="label a video file instead of the camera")
@@ -63,20 +64,6 @@ def load_config(overrides: list[str]) -> config.Config:
         return config.validate(compose("config", overrides=overrides))
 
 
-def model_folder(args: argparse.Namespace, cfg: config.Config) -> Path:
-    """The local folder of the chosen model: a cached run needs no tracking server at all."""
-    cache = Path(cfg.realtime.cache_dir)
-    if args.run_id and is_cached(args.run_id, cache):
-        return cached_model_dir(args.run_id, cache)
-    tracking.setup(cfg.tracking, create=False)
-    run_id = args.run_id or tracking.resolve_run_id(
-        args.model_uri or f"models:/{cfg.tracking.registered_model}@{tracking.CHAMPION}"
-    )
-    if not args.run_id:
-        log.info("model %s is run %s", args.model_uri or f"{cfg.tracking.registered_model}@champion", run_id)
-    return cached_model_dir(run_id, cache)
-
-
 def check_gui(headless: bool) -> None:
     if not headless and re.search(r"GUI:\s+NONE", cv2.getBuildInformation()):
         raise UserError(GUI_HELP)
@@ -93,7 +80,8 @@ def run(args: argparse.Namespace, capture_factory=None) -> int:
     else:
         (frames, release), fps = inputs.camera_frames(args.camera, capture_factory or cv2.VideoCapture), 30.0
     try:
-        backend = load_backend(model_folder(args, cfg), args.backend or cfg.realtime.backend)
+        folder = model_folder(cfg.tracking, cfg.realtime.cache_dir, args.run_id, args.model_uri, args.model_dir)
+        backend = load_backend(folder, args.backend or cfg.realtime.backend)
     except BaseException:
         if not args.image:
             release()
@@ -107,6 +95,8 @@ def run(args: argparse.Namespace, capture_factory=None) -> int:
 
 def label_stream(args: argparse.Namespace, recognizer: Recognizer, frames, release, fps: float) -> int:
     """Label, show, write and summarise frames until they end or the user quits; an interrupt loses nothing."""
+    if args.summary:
+        from realtime.summary import EmotionSummary  # pandas and matplotlib: only when a summary is asked for
     writer, summary = None, EmotionSummary() if args.summary else None
     fps_shown, last = None, time.perf_counter()
     try:

@@ -9,6 +9,7 @@ import yaml
 from conftest import ROOT
 
 PACKAGES = ("emotion", "stages")
+MODULES = {path for package in PACKAGES for path in (ROOT / package).rglob("*.py")}
 
 
 def project_imports(path: Path) -> set[Path]:
@@ -21,7 +22,7 @@ def project_imports(path: Path) -> set[Path]:
             names = [alias.name for alias in node.names if alias.name.split(".")[0] in PACKAGES]
         else:
             continue
-        found |= {ROOT / f"{name.replace('.', '/')}.py" for name in names} & set(ROOT.glob("*/*.py"))
+        found |= {ROOT / f"{name.replace('.', '/')}.py" for name in names} & MODULES
     return found
 
 

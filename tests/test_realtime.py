@@ -2,6 +2,8 @@
 untrained model logged to a temporary MLflow store, and every error a user can hit."""
 
 import json
+import subprocess
+import sys
 
 import cv2
 import keras
@@ -11,14 +13,15 @@ import pandas as pd
 import pytest
 import skimage.data
 
-from conftest import compose_config
+from conftest import ROOT, compose_config
 from emotion import tracking
+from emotion.inference.backends import KerasBackend, OnnxBackend, export_onnx, load_backend
+from emotion.inference.models import cached_model_dir
+from emotion.inference.recognizer import FrameResult, face_result
+from emotion.labels import CLASS_NAMES
 from emotion.model import build_model
 from realtime import webcam
-from realtime.backends import KerasBackend, OnnxBackend, export_onnx, load_backend
-from realtime.model_cache import cached_model_dir
 from realtime.quantize import quantize
-from realtime.recognition import FrameResult, face_result
 from realtime.summary import EmotionSummary
 
 FACE_CENTER = (288, 106)  # the astronaut's face in the 640x480 frame below (checked by eye on the drawn box)
@@ -308,3 +311,27 @@ def test_a_missing_input_is_reported_before_the_model_loads(capsys, workdir, mon
     for flag in ("--video", "--image"):
         code, _, err = cli(capsys, "--run-id", "0" * 32, flag, "missing.file")
         assert code == 1 and "missing.file does not exist: check the path" in err
+
+
+NO_KERAS = "assert not {'keras', 'tensorflow', 'mlflow'} & set(sys.modules), sorted({'keras', 'tensorflow', 'mlflow'} & set(sys.modules))"
+
+
+def test_help_imports_neither_keras_nor_tensorflow_nor_mlflow():
+    code = f"import sys\nfrom realtime import webcam\ntry:\n    webcam.parse_args(['--help'])\nexcept SystemExit:\n    pass\n{NO_KERAS}"
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True)
+
+
+def test_a_model_folder_with_its_onnx_model_labels_without_keras(face_image, tmp_path):
+    """models/reference ships its int8 model: labelling needs ONNX Runtime alone (and no MLflow store)."""
+    code = (f"import sys\nfrom realtime import webcam\nwebcam.run(webcam.parse_args(['--model-dir', "
+            f"'{ROOT / 'models/reference'}', '--image', '{face_image}', '--json', '--headless']))\n{NO_KERAS}")
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    faces = json.loads(result.stdout.splitlines()[-1])["faces"]
+    assert len(faces) == 1 and set(faces[0]["probs"]) == set(CLASS_NAMES)
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_a_model_dir_without_model_files_is_refused(face_image, capsys, workdir):
+    code, _, err = cli(capsys, "--model-dir", str(workdir), "--image", str(face_image))
+    assert code == 1 and "missing model.json and model.weights.h5; a model folder holds" in err

@@ -5,9 +5,9 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
+from emotion.inference.faces import FaceDetector
 from emotion.labels import CLASS_NAMES
 from emotion.preprocess import crop_face
-from realtime.faces import FaceDetector
 
 
 @dataclass

@@ -1,14 +1,17 @@
-"""Inference backends: Keras (eager call) and ONNX Runtime (converted once per model, checked against Keras)."""
+"""Inference backends: Keras (eager call) and ONNX Runtime (converted once per model, checked against Keras).
+
+Keras (and with it TensorFlow or JAX) is imported only when a Keras model is loaded: a folder that holds its ONNX
+models is labelled with ONNX Runtime alone.
+"""
 
 import logging
 import os
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from emotion.errors import ModelInvalid, UserError
-from emotion.model_io import INT8, ONNX, load_model_files
+from emotion.model_files import INT8, ONNX
 from emotion.preprocess import INPUT_SHAPE, to_model_input
 
 log = logging.getLogger(__name__)
@@ -21,12 +24,12 @@ class KerasBackend:
 
     name = "keras"
 
-    def __init__(self, model: keras.Model):
+    def __init__(self, model):
         self.model = model
 
     def predict(self, faces_u8: np.ndarray) -> np.ndarray:
         """Probabilities (N, 7) for uint8 faces (N, 48, 48)."""
-        return keras.ops.convert_to_numpy(self.model(to_model_input(faces_u8), training=False))
+        return np.asarray(self.model(to_model_input(faces_u8), training=False))
 
 
 class OnnxBackend:
@@ -52,7 +55,7 @@ class OnnxBackend:
         return self.session.run(None, {self.input_name: to_model_input(faces_u8)})[0]
 
 
-def export_onnx(model: keras.Model, folder: Path) -> Path:
+def export_onnx(model, folder: Path) -> Path:
     """Convert the model to folder/model.onnx (once), checking it matches Keras within 1e-4."""
     path = folder / ONNX
     if path.exists():
@@ -86,6 +89,10 @@ def load_backend(folder: str | Path, name: str = "auto"):
         backend = OnnxBackend(folder / INT8)
         backend.name = "onnx-int8"
         return backend
+    if name in ("auto", "onnx") and (folder / ONNX).exists():
+        return OnnxBackend(folder / ONNX)  # converted and checked against Keras before
+    from emotion.model_io import load_model_files  # Keras, only for a model without its ONNX form yet
+
     model = load_model_files(folder)
     if name == "keras":
         return KerasBackend(model)

@@ -1,0 +1,80 @@
+"""Where a model comes from: a run id, a registry or runs:/ URI, or a folder; runs are pulled from MLflow once and
+kept in a local folder per run id. MLflow (and Keras with it) is imported only when the cache cannot answer."""
+
+import logging
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from emotion.config import TrackingConfig
+from emotion.errors import ModelNotFound
+from emotion.model_files import ARCHITECTURE, WEIGHTS
+
+log = logging.getLogger(__name__)
+
+RUN_ID = re.compile(r"[0-9a-f]{32}")
+CHAMPION_URI = "models:/{name}@champion"
+
+
+def check_run_id(run_id: str) -> str:
+    """run_id if it has the form of an MLflow run id (32 hex characters), else ModelNotFound."""
+    if not RUN_ID.fullmatch(str(run_id)):
+        raise ModelNotFound(
+            f"{run_id!r} is not an MLflow run id (32 hex characters): copy it from mlflow ui or "
+            "artifacts/train_run.json, or use --model-uri models:/fer-emotion@champion"
+        )
+    return run_id
+
+
+def run_folder(run_id: str, cache_dir: str | Path) -> Path:
+    """cache_dir/run_id, for a well-formed run id only: nothing outside the cache is ever loaded or removed."""
+    folder = Path(cache_dir) / check_run_id(run_id)
+    if not folder.resolve().is_relative_to(Path(cache_dir).resolve()):
+        raise ModelNotFound(f"{folder} lies outside the model cache {cache_dir}: remove that link")
+    return folder
+
+
+def is_cached(run_id: str, cache_dir: str | Path) -> bool:
+    """Whether the run's model files are already in the local cache."""
+    return all((run_folder(run_id, cache_dir) / name).exists() for name in (ARCHITECTURE, WEIGHTS))
+
+
+def cached_model_dir(run_id: str, cache_dir: str | Path) -> Path:
+    """Local folder with the run's model files, downloaded through MLflow unless already cached."""
+    folder = run_folder(run_id, cache_dir)
+    if is_cached(run_id, cache_dir):
+        log.info("using cached model of run %s in %s", run_id, folder)
+        return folder
+    from emotion import tracking  # MLflow: only for a download
+
+    Path(cache_dir).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:  # a half-finished download never looks cached
+        downloaded = tracking.download_model(run_id, tmp)
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.move(str(downloaded), folder)
+    log.info("downloaded the model of run %s to %s", run_id, folder)
+    return folder
+
+
+def model_folder(tracking_cfg: TrackingConfig, cache_dir: str | Path, run_id: str | None = None,
+                 model_uri: str | None = None, model_dir: str | Path | None = None) -> Path:
+    """The local folder of the chosen model: model_dir as it is, else a run (by id, or by URI; default the
+    registry's champion) from the cache, downloaded once. A cached run needs no tracking store at all."""
+    if model_dir is not None:
+        folder = Path(model_dir)
+        missing = [name for name in (ARCHITECTURE, WEIGHTS) if not (folder / name).is_file()]
+        if missing:
+            raise ModelNotFound(f"{folder}: missing {' and '.join(missing)}; a model folder holds {ARCHITECTURE} and "
+                                f"{WEIGHTS} (as in models/reference)")
+        return folder
+    if run_id and is_cached(run_id, cache_dir):
+        return cached_model_dir(run_id, cache_dir)
+    from emotion import tracking  # MLflow: only to resolve or download
+
+    tracking.setup(tracking_cfg, create=False)
+    uri = model_uri or CHAMPION_URI.format(name=tracking_cfg.registered_model)
+    resolved = run_id or tracking.resolve_run_id(uri)
+    if not run_id:
+        log.info("model %s is run %s", uri, resolved)
+    return cached_model_dir(resolved, cache_dir)
