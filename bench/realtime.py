@@ -24,7 +24,7 @@ import skimage.data
 from emotion.config import Config
 from emotion.inference.backends import KerasBackend, OnnxBackend, export_onnx
 from emotion.inference.faces import FaceDetector
-from emotion.inference.recognizer import Recognizer
+from emotion.inference.recognizer import EmotionRecognizer
 from emotion.model import build_model
 from emotion.model_io import load_model_files, save_model_files
 from emotion.preprocess import crop_face, to_model_input
@@ -67,12 +67,12 @@ def read_frames(path: Path) -> list[np.ndarray]:
     return frames
 
 
-def end_to_end_fps(path: Path, recognizer: Recognizer) -> float:
+def end_to_end_fps(path: Path, recognizer: EmotionRecognizer) -> float:
     """Decode, detect, classify and draw every frame of the video; frames per second."""
     capture = cv2.VideoCapture(str(path))
     start, count = time.perf_counter(), 0
     while (frame := capture.read()[1]) is not None:
-        overlay.draw(frame, recognizer(frame, count, count / 30))
+        overlay.draw(frame, recognizer.label_frame(frame, count, count / 30))
         count += 1
     return count / (time.perf_counter() - start)
 
@@ -115,7 +115,7 @@ def main() -> None:
         predict_ms = timed(lambda: keras_backend.model.predict(x, verbose=0), 30)
         model_ms = {name: timed(lambda b=backend: b.predict(face), args.repeats) for name, backend in backends.items()}
         fastest = min(model_ms, key=lambda name: np.median(model_ms[name]))
-        fps = {name: end_to_end_fps(video, Recognizer(detector, backend, cfg.realtime.detect_every))
+        fps = {name: end_to_end_fps(video, EmotionRecognizer(backend, cfg.realtime))
                for name, backend in backends.items()}
 
     figures = {

@@ -18,10 +18,10 @@ from hydra import compose, initialize_config_dir
 from emotion import config
 from emotion.errors import UserError
 from emotion.inference.backends import load_backend
-from emotion.inference.faces import FaceDetector
 from emotion.inference.models import model_folder
-from emotion.inference.recognizer import FrameResult, Recognizer
-from realtime import inputs, overlay
+from emotion.inference.recognizer import EmotionRecognizer, FrameResult
+from emotion.inference import inputs
+from realtime import overlay
 
 log = logging.getLogger("realtime.webcam")
 
@@ -87,23 +87,23 @@ def run(args: argparse.Namespace, capture_factory=None) -> int:
             release()
         raise
     log.info("inference backend: %s", backend.name)
-    detector = FaceDetector(cfg.realtime)
+    recognizer = EmotionRecognizer(backend, cfg.realtime)
     if args.image:
-        return label_image(args, image, Recognizer(detector, backend))
-    return label_stream(args, Recognizer(detector, backend, cfg.realtime.detect_every), frames, release, fps)
+        return label_image(args, image, recognizer)
+    return label_stream(args, recognizer, frames, release, fps)
 
 
-def label_stream(args: argparse.Namespace, recognizer: Recognizer, frames, release, fps: float) -> int:
+def label_stream(args: argparse.Namespace, recognizer: EmotionRecognizer, frames, release, fps: float) -> int:
     """Label, show, write and summarise frames until they end or the user quits; an interrupt loses nothing."""
     if args.summary:
-        from realtime.summary import EmotionSummary  # pandas and matplotlib: only when a summary is asked for
+        from emotion.inference.summary import EmotionSummary  # pandas and matplotlib: only when a summary is asked for
     writer, summary = None, EmotionSummary() if args.summary else None
     fps_shown, last = None, time.perf_counter()
     try:
         for index, (frame, time_s) in enumerate(frames):
             if args.max_frames is not None and index >= args.max_frames:
                 break
-            result = recognizer(frame, index, time_s)
+            result = recognizer.label_frame(frame, index, time_s)
             now = time.perf_counter()
             instant = 1 / max(now - last, 1e-6)
             fps_shown, last = instant if fps_shown is None else 0.9 * fps_shown + 0.1 * instant, now
@@ -130,8 +130,8 @@ def label_stream(args: argparse.Namespace, recognizer: Recognizer, frames, relea
     return 0
 
 
-def label_image(args: argparse.Namespace, image, recognizer: Recognizer) -> int:
-    result = recognizer(image, 0, 0.0)
+def label_image(args: argparse.Namespace, image, recognizer: EmotionRecognizer) -> int:
+    result = recognizer.label_frame(image, 0, 0.0)
     emit(result, args.json)
     if not result.faces:
         raise UserError(

@@ -22,7 +22,7 @@ from emotion.labels import CLASS_NAMES
 from emotion.model import build_model
 from realtime import webcam
 from realtime.quantize import quantize
-from realtime.summary import EmotionSummary
+from emotion.inference.summary import EmotionSummary
 
 FACE_CENTER = (288, 106)  # the astronaut's face in the 640x480 frame below (checked by eye on the drawn box)
 SMALL_MODEL = ("model.filters=[8,16]", "model.block_dropout=[0.1,0.1]", "model.dense_units=16")

@@ -1,13 +1,18 @@
 """Frames -> records: detect faces, crop them as in training, classify all faces of a frame in one batch."""
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 
+from emotion.config import RealtimeConfig, TrackingConfig
+from emotion.errors import UserError
+from emotion.inference import inputs, models
+from emotion.inference.backends import load_backend
 from emotion.inference.faces import FaceDetector
 from emotion.labels import CLASS_NAMES
-from emotion.preprocess import crop_face
+from emotion.preprocess import IMG_SIZE, crop_face
 
 
 @dataclass
@@ -28,21 +33,99 @@ class FrameResult:
         return asdict(self)
 
 
-class Recognizer:
-    """Labels the faces of successive frames; the detector runs every `detect_every` frames, boxes carry over."""
+class EmotionRecognizer:
+    """Faces and their emotions in images, video frames and video files: the one way from pixels to records, used by
+    the CLI, the Python API and the benchmarks.
 
-    def __init__(self, detector: FaceDetector, backend, detect_every: int = 1):
-        self.detector, self.backend, self.detect_every = detector, backend, detect_every
+    >>> rec = EmotionRecognizer.from_dir("models/reference")
+    >>> [(face.label, face.confidence) for face in rec.analyze("photo.jpg")]
+    """
+
+    def __init__(self, backend, cfg: RealtimeConfig | None = None):
+        self.cfg = cfg or RealtimeConfig()
+        self.detector, self.backend = FaceDetector(self.cfg), backend
         self.boxes: list[tuple[int, int, int, int]] = []
 
-    def __call__(self, frame_bgr: np.ndarray, index: int, time_s: float) -> FrameResult:
+    @classmethod
+    def from_dir(cls, folder: str | Path, backend: str = "auto", cfg: RealtimeConfig | None = None):
+        """A recognizer for the model folder (model.json + weights, e.g. models/reference); no MLflow needed."""
+        cfg = cfg or RealtimeConfig()
+        return cls(load_backend(models.model_folder(TrackingConfig(), cfg.cache_dir, model_dir=folder), backend), cfg)
+
+    @classmethod
+    def from_mlflow(cls, model_uri: str | None = None, run_id: str | None = None, backend: str = "auto",
+                    cfg: RealtimeConfig | None = None, tracking: TrackingConfig | None = None):
+        """A recognizer for a tracked model: a models:/ or runs:/ URI, or a run id (default: the registry's
+        champion), pulled once into the local cache."""
+        cfg = cfg or RealtimeConfig()
+        folder = models.model_folder(tracking or TrackingConfig(), cfg.cache_dir, run_id, model_uri)
+        return cls(load_backend(folder, backend), cfg)
+
+    def classify(self, faces_u8: np.ndarray) -> np.ndarray:
+        """Probabilities (N, 7), columns in CLASS_NAMES order, for ready 48x48 uint8 face crops (N, 48, 48)."""
+        faces_u8 = np.asarray(faces_u8)
+        if faces_u8.dtype != np.uint8 or faces_u8.shape[1:] != (IMG_SIZE, IMG_SIZE):
+            raise UserError(f"classify takes uint8 faces of shape (N, {IMG_SIZE}, {IMG_SIZE}), got {faces_u8.dtype} "
+                            f"{faces_u8.shape}: crop and resize with emotion.preprocess.crop_face, or use analyze()")
+        return self.backend.predict(faces_u8)
+
+    def analyze(self, image: str | Path | np.ndarray, channels: str = "bgr") -> list[FaceResult]:
+        """The faces in one image: a path, or a uint8 array that is grey (H, W) or colour (H, W, 3 or 4) in
+        `channels` order ('bgr' as OpenCV reads, 'rgb' as PIL and matplotlib do)."""
+        frame = inputs.read_image(image) if isinstance(image, (str, Path)) else as_bgr(image, channels)
+        self.boxes = []
+        return self.label_frame(frame, 0, 0.0).faces
+
+    def label_frame(self, frame_bgr: np.ndarray, index: int, time_s: float) -> FrameResult:
+        """One frame of a stream; the detector runs every cfg.detect_every frames and its boxes carry over."""
         gray = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY) if frame_bgr.ndim == 3 else frame_bgr
-        if index % self.detect_every == 0:
+        if index % self.cfg.detect_every == 0:
             self.boxes = self.detector.detect(gray)
         if not self.boxes:
             return FrameResult(index, time_s, [])
         probs = self.backend.predict(np.stack([crop_face(gray, box) for box in self.boxes]))
         return FrameResult(index, time_s, [face_result(box, p) for box, p in zip(self.boxes, probs)])
+
+    def analyze_video(self, path: str | Path, max_frames: int | None = None):
+        """(per-face records of every frame, per-track summary) of a video file, as pandas DataFrames.
+
+        Records: frame, time_s, face, x, y, w, h, label, confidence and one column per emotion. Summary: track,
+        emotion, seconds, share (of that face's time), faces followed across frames by box overlap.
+        """
+        import pandas as pd
+
+        from emotion.inference.summary import EmotionSummary
+
+        frames, release, _ = inputs.video_frames(path)
+        summary, rows = EmotionSummary(), []
+        self.boxes = []
+        try:
+            for index, (frame, time_s) in enumerate(frames):
+                if max_frames is not None and index >= max_frames:
+                    break
+                result = self.label_frame(frame, index, time_s)
+                summary.add(result)
+                rows += [{"frame": index, "time_s": time_s, "face": i, **dict(zip("xywh", face.box)),
+                          "label": face.label, "confidence": face.confidence, **face.probs}
+                         for i, face in enumerate(result.faces)]
+        finally:
+            release()
+        columns = ["frame", "time_s", "face", "x", "y", "w", "h", "label", "confidence", *CLASS_NAMES]
+        return pd.DataFrame(rows, columns=columns), summary.table()
+
+
+def as_bgr(image: np.ndarray, channels: str = "bgr") -> np.ndarray:
+    """A uint8 grey or colour array as the BGR (or grey) frame OpenCV works on."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
+        raise UserError(f"expected a uint8 image (H, W), (H, W, 3) or (H, W, 4), got {image.dtype} {image.shape}: "
+                        "load it with cv2.imread, or pass the file's path")
+    if channels not in ("bgr", "rgb"):
+        raise UserError(f"channels={channels!r}: use 'bgr' (OpenCV) or 'rgb' (PIL, matplotlib)")
+    if image.ndim == 2:
+        return image
+    code = {("bgr", 4): cv2.COLOR_BGRA2BGR, ("rgb", 3): cv2.COLOR_RGB2BGR, ("rgb", 4): cv2.COLOR_RGBA2BGR}
+    return cv2.cvtColor(image, code[(channels, image.shape[2])]) if (channels, image.shape[2]) in code else image
 
 
 def face_result(box: tuple[int, int, int, int], probs: np.ndarray) -> FaceResult:
