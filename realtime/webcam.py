@@ -1,4 +1,4 @@
-"""Label faces with emotions live: `python -m realtime.webcam --run-id RUN_ID` (or --video / --image FILE).
+"""Label faces with emotions live: `python -m realtime.webcam --run-id RUN_ID` (or --video FILE / --image PATH...).
 
 Pulls the run's model (model.json + weights) from MLflow once, caches it per run id, detects faces with OpenCV's
 Haar cascade and classifies every face of a frame in one batch. `q` or Esc quits the window.
@@ -46,8 +46,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--camera", type=int, default=0, help="camera index (default 0)")
     source.add_argument("--video", help="label a video file instead of the camera")
-    source.add_argument("--image", help="label one image")
-    parser.add_argument("--output", help="write the annotated video (.mp4/.avi) or image here")
+    source.add_argument("--image", nargs="+", metavar="PATH", help="label images: files, folders or globs; several "
+                        "stream one JSON line each (with --json), in one process")
+    parser.add_argument("--output", help="write the annotated video (.mp4/.avi) or image here (a folder for several "
+                        "images)")
     parser.add_argument("--headless", action="store_true", help="show no window (servers, tests)")
     parser.add_argument("--json", action="store_true", help="print one JSON line per frame to stdout")
     parser.add_argument("--backend", choices=["auto", "keras", "onnx", "onnx-int8"], help="inference backend (default: "
@@ -74,7 +76,7 @@ def run(args: argparse.Namespace, capture_factory=None) -> int:
     cfg = load_config(args.overrides)
     check_gui(args.headless)
     if args.image:  # inputs are checked before the model loads: a typo costs no wait
-        image = inputs.read_image(args.image)
+        paths = inputs.image_paths(args.image)
     elif args.video:
         frames, release, fps = inputs.video_frames(args.video)
     else:
@@ -89,7 +91,7 @@ def run(args: argparse.Namespace, capture_factory=None) -> int:
     log.info("inference backend: %s", backend.name)
     recognizer = EmotionRecognizer(backend, cfg.realtime)
     if args.image:
-        return label_image(args, image, recognizer)
+        return label_images(args, paths, recognizer)
     return label_stream(args, recognizer, frames, release, fps)
 
 
@@ -130,27 +132,44 @@ def label_stream(args: argparse.Namespace, recognizer: EmotionRecognizer, frames
     return 0
 
 
-def label_image(args: argparse.Namespace, image, recognizer: EmotionRecognizer) -> int:
-    result = recognizer.label_frame(image, 0, 0.0)
-    emit(result, args.json)
-    if not result.faces:
-        raise UserError(
-            f"no face found in {args.image}: use a photo with a frontal face, or lower realtime.min_face_fraction "
-            "/ realtime.min_neighbors"
-        )
-    overlay.draw(image, result)
-    if args.output and not cv2.imwrite(args.output, image):
-        raise UserError(f"cannot write {args.output}: use a .png or .jpg name in a writable folder")
-    if not args.headless:
-        cv2.imshow(WINDOW, image)
-        cv2.waitKey(0)
-        cv2.destroyAllWindows()
-    return 0
+def label_images(args: argparse.Namespace, paths: list[Path], recognizer: EmotionRecognizer) -> int:
+    """Label each image; one image fails loudly, many go on past an unreadable or faceless one (exit 1 if any
+    could not be read)."""
+    single, failed = len(paths) == 1, 0
+    if args.output and not single:
+        Path(args.output).mkdir(parents=True, exist_ok=True)
+    for path in paths:
+        try:
+            image = inputs.read_image(path)
+        except UserError as err:
+            if single:
+                raise
+            log.error("error: %s", err)
+            failed += 1
+            continue
+        result = recognizer.label_frame(image, 0, 0.0)
+        emit(result, args.json, path)
+        if not result.faces:
+            message = (f"no face found in {path}: use a photo with a frontal face, or lower "
+                       "realtime.min_face_fraction / realtime.min_neighbors")
+            if single:
+                raise UserError(message)
+            log.warning("%s", message)
+        overlay.draw(image, result)
+        target = args.output if single else Path(args.output or "") / path.name
+        if args.output and not cv2.imwrite(str(target), image):
+            raise UserError(f"cannot write {target}: use a .png or .jpg name in a writable folder")
+        if single and not args.headless:
+            cv2.imshow(WINDOW, image)
+            cv2.waitKey(0)
+            cv2.destroyAllWindows()
+    return 1 if failed else 0
 
 
-def emit(result: FrameResult, as_json: bool) -> None:
+def emit(result: FrameResult, as_json: bool, path: Path | None = None) -> None:
     if as_json:
-        print(json.dumps(result.to_dict()), flush=True)
+        record = result.to_dict() if path is None else {"path": str(path), **result.to_dict()}
+        print(json.dumps(record), flush=True)
 
 
 def video_writer(path: str, fps: float, shape: tuple[int, ...]) -> cv2.VideoWriter:

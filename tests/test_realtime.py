@@ -335,3 +335,29 @@ def test_a_model_folder_with_its_onnx_model_labels_without_keras(face_image, tmp
 def test_a_model_dir_without_model_files_is_refused(face_image, capsys, workdir):
     code, _, err = cli(capsys, "--model-dir", str(workdir), "--image", str(face_image))
     assert code == 1 and "missing model.json and model.weights.h5; a model folder holds" in err
+
+
+def test_many_images_in_one_process_stream_a_json_line_each(store, face_image, capsys, workdir):
+    photos = workdir / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "a.png"), astronaut_frame())
+    cv2.imwrite(str(photos / "b.jpg"), np.roll(astronaut_frame(), 8, axis=1))
+    cv2.imwrite(str(photos / "wall.png"), np.full((480, 640, 3), 128, np.uint8))
+    (photos / "notes.txt").write_text("not an image")
+    code, lines, err = cli(capsys, "--run-id", store, "--image", str(photos), str(workdir / "face.*"), "--json",
+                           "--output", "labelled")
+    assert code == 0
+    assert [line["path"] for line in lines] == [str(photos / n) for n in ("a.png", "b.jpg", "wall.png")] + [
+        str(face_image)]
+    assert [len(line["faces"]) for line in lines] == [1, 1, 0, 1]
+    assert "no face found in" in err and "wall.png" in err
+    assert sorted(p.name for p in (workdir / "labelled").iterdir()) == ["a.png", "b.jpg", "face.png", "wall.png"]
+
+
+def test_an_unreadable_image_among_many_is_reported_and_the_rest_labelled(store, face_image, capsys, workdir):
+    (workdir / "broken.png").write_bytes(b"not a png")
+    code, lines, err = cli(capsys, "--run-id", store, "--image", "broken.png", str(face_image), "--json")
+    assert code == 1 and "error: cannot read image broken.png" in err
+    assert [line["path"] for line in lines] == [str(face_image)]
+    code, _, err = cli(capsys, "--run-id", store, "--image", "nothing-*.png")
+    assert code == 1 and "no file matches nothing-*.png" in err

@@ -1,5 +1,6 @@
 """Where frames come from: a camera, a video file or an image, with one-line errors when they can't be read."""
 
+import glob
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -64,6 +65,30 @@ def video_frames(path: str | Path) -> tuple[Frames, Callable, float]:
                             "the frames before were labelled and written; re-encode or re-download the file")
 
     return frames(), capture.release, fps
+
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+def image_paths(specs: list[str]) -> list[Path]:
+    """The image files that files, folders (their images, sorted) and glob patterns name; each must exist."""
+    paths: list[Path] = []
+    for spec in specs:
+        path = Path(spec)
+        if path.is_dir():
+            paths += sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        elif glob.has_magic(spec):
+            matches = sorted(Path(p) for p in glob.glob(spec))
+            if not matches:
+                raise DataError(f"no file matches {spec}: check the pattern (quote it to let this program expand it)")
+            paths += matches
+        elif path.is_file():
+            paths.append(path)
+        else:
+            raise DataError(f"image {spec} does not exist: check the path")
+    if not paths:
+        raise DataError(f"no images in {' '.join(specs)}: give image files, folders holding them, or a glob")
+    return paths
 
 
 def read_image(path: str | Path) -> np.ndarray:
