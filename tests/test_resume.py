@@ -105,13 +105,19 @@ def test_a_stopped_training_resumed_matches_the_uninterrupted_one(index_dir, tmp
     assert client.get_run(run_id).info.status == "FINISHED"
 
 
-def test_offline_training_killed_and_resumed_matches_the_uninterrupted_one(index_dir, tmp_path):
-    ran, stopped = tmp_path / "ran", tmp_path / "stopped"
-    for workdir in (ran, stopped):
-        workdir.mkdir()
-    assert finish(start("train_offline", ran, index_dir, "+export_dir=export"))[0] == 0
-    assert stop_in_epoch_2(start("train_offline", stopped, index_dir, "+export_dir=export"), stopped,
-                           signal.SIGKILL)[0] == -signal.SIGKILL
+@pytest.fixture(scope="module")
+def offline_uninterrupted(index_dir, tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("offline")
+    code, err = finish(start("train_offline", workdir, index_dir, "+export_dir=export"))
+    assert code == 0, err[-2000:]
+    return workdir
+
+
+@pytest.mark.parametrize("sig, exit_code", [(signal.SIGKILL, -signal.SIGKILL), (signal.SIGINT, 130)])
+def test_offline_training_stopped_and_resumed_matches_the_uninterrupted_one(index_dir, tmp_path, offline_uninterrupted,
+                                                                             sig, exit_code):
+    ran, stopped = offline_uninterrupted, tmp_path
+    assert stop_in_epoch_2(start("train_offline", stopped, index_dir, "+export_dir=export"), stopped, sig)[0] == exit_code
     code, err = finish(start("train_offline", stopped, index_dir, "+export_dir=export"))
     assert code == 0, err[-2000:]
     pd.testing.assert_frame_equal(pd.read_csv(ran / "export/history.csv"), pd.read_csv(stopped / "export/history.csv"))
