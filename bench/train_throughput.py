@@ -80,7 +80,8 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. experiment=efficient")
     args = parser.parse_args()
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        cfg = config.validate(compose("config", overrides=[*args.overrides, f"train.epochs={args.epochs}"]))
+        cfg = config.validate(compose("config", overrides=[*args.overrides, f"train.epochs={args.epochs}",
+                                                            "train.warmup_epochs=0"]))  # speed only
     arrays = load_arrays(args.index_dir, args.images)
     print(f"model {cfg.model.name} filters {cfg.model.filters} x{cfg.model.convs_per_block}, "
           f"precision {cfg.train.precision}, batch {cfg.train.batch_size}")
