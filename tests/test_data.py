@@ -10,7 +10,7 @@ import pytest
 
 from conftest import PER_CLASS, compose_config
 from emotion import data
-from emotion.errors import ConfigError, DataError
+from emotion.errors import DataError
 from emotion.labels import CLASS_NAMES
 
 
@@ -220,8 +220,3 @@ def test_a_training_only_index_has_no_test_faces_and_the_same_training_data_hash
     assert data.manifest_hash("train_only") == data.manifest_hash("full")
     with pytest.raises(DataError, match="train_only has no test split: it was indexed with data.splits=\\[train\\]"):
         data.load_cache("train_only", splits=("test",))
-
-
-def test_splits_must_include_train():
-    with pytest.raises(ConfigError, match="data.splits=\\['test'\\]: use \\[train, test\\]"):
-        compose_config("data.splits=[test]")
