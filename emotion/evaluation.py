@@ -35,10 +35,20 @@ class Scores:
 
 def predict(model: keras.Model, faces_u8: np.ndarray, batch_size: int = 256, tta_flip: bool = False) -> np.ndarray:
     """Class probabilities (N, 7) for uint8 faces (N, 48, 48); with tta_flip, averaged with the mirrored faces."""
-    probs = model.predict(to_model_input(faces_u8), batch_size=batch_size, verbose=0)
     if tta_flip:
-        probs = (probs + model.predict(to_model_input(faces_u8[:, :, ::-1]), batch_size=batch_size, verbose=0)) / 2
-    return probs
+        return predict_views(model, faces_u8, batch_size)["tta_flip"]
+    return model.predict(to_model_input(faces_u8), batch_size=batch_size, verbose=0)
+
+
+def predict_views(model: keras.Model, faces_u8: np.ndarray, batch_size: int = 256) -> dict[str, np.ndarray]:
+    """Probabilities without ('plain') and with flip test-time augmentation ('tta_flip'), each face predicted once
+    as it is and once mirrored."""
+    return views(predict(model, faces_u8, batch_size), predict(model, faces_u8[:, :, ::-1], batch_size))
+
+
+def views(plain: np.ndarray, mirrored: np.ndarray) -> dict[str, np.ndarray]:
+    """{'plain': the faces' probabilities, 'tta_flip': their average with the mirrored faces' probabilities}."""
+    return {"plain": plain, "tta_flip": (plain + mirrored) / 2}
 
 
 def headline(label_ids: np.ndarray, probs: np.ndarray) -> dict[str, float]:
@@ -48,13 +58,12 @@ def headline(label_ids: np.ndarray, probs: np.ndarray) -> dict[str, float]:
             "recall_disgust": scores.per_class["disgust"]["recall"], "images": int(len(label_ids))}
 
 
-def variants(label_ids: np.ndarray, plain: np.ndarray, flipped: np.ndarray, unique: np.ndarray) -> dict[str, dict]:
-    """Headline scores without and with flip test-time augmentation, on all test faces and on those with no copy
-    in the training data (unique: boolean mask)."""
-    both = {"plain": plain, "tta_flip": (plain + flipped) / 2}
+def variants(label_ids: np.ndarray, probs_by_view: dict[str, np.ndarray], unique: np.ndarray) -> dict[str, dict]:
+    """Headline scores of each view (see views: without and with flip TTA), on all test faces and on those with
+    no copy in the training data (unique: boolean mask)."""
     return {
-        **{name: headline(label_ids, probs) for name, probs in both.items()},
-        **{f"unique_{name}": headline(label_ids[unique], probs[unique]) for name, probs in both.items()},
+        **{name: headline(label_ids, probs) for name, probs in probs_by_view.items()},
+        **{f"unique_{name}": headline(label_ids[unique], probs[unique]) for name, probs in probs_by_view.items()},
     }
 
 

@@ -6,9 +6,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from emotion.errors import ModelInvalid, ModelNotFound
+from emotion.errors import ModelInvalid
 from emotion.model_files import (  # noqa: F401 - the names callers know model_io by
     ARCHITECTURE, CARD, CONFUSION, CURVES, EXPECTED, HISTORY, INT8, METRICS, ONNX, PARAMS, TAGS, WEIGHTS,
+    check_model_folder,
 )
 from emotion.preprocess import to_model_input
 
@@ -24,13 +25,7 @@ def save_model_files(model: keras.Model, folder: str | Path) -> Path:
 
 def load_model_files(folder: str | Path) -> keras.Model:
     """Rebuild a model from model.json and load model.weights.h5 from folder."""
-    folder = Path(folder)
-    missing = [name for name in (ARCHITECTURE, WEIGHTS) if not (folder / name).exists()]
-    if missing:
-        raise ModelNotFound(
-            f"{folder}: missing {' and '.join(missing)}; a model folder needs {ARCHITECTURE} and {WEIGHTS} "
-            "(as the train stage logs them)"
-        )
+    folder = check_model_folder(folder)
     try:
         model = keras.models.model_from_json((folder / ARCHITECTURE).read_text())
     except (ValueError, TypeError, KeyError, AttributeError) as err:  # malformed JSON, unknown or unsafe layers

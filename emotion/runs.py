@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 import keras
+import pandas as pd
 from filelock import FileLock, Timeout
 
 from emotion import config, provenance
@@ -62,7 +63,7 @@ class TrainingRun:
         self.dir = Path(checkpoint_dir)
         self.fingerprint = fingerprint(settings)
         self.resume = resume
-        self.state: dict = {"fingerprint": self.fingerprint, "run_id": None, "epochs": 0, "history": []}
+        self.state = self._fresh_state()
         self.abandoned_run_id: str | None = None
         self._lock = FileLock(self.dir / LOCK_FILE)
 
@@ -111,6 +112,10 @@ class TrainingRun:
     def history(self) -> list[dict]:
         """Logged metrics of every finished epoch: [{'epoch': 1, 'loss': ..., ...}, ...]."""
         return self.state["history"]
+
+    def history_table(self, metrics: tuple[str, ...]) -> pd.DataFrame:
+        """The history as one row per epoch: epoch and the given metrics (NaN where fit logged none)."""
+        return pd.DataFrame(self.history).reindex(columns=["epoch", *metrics])
 
     def bind(self, run_id: str) -> None:
         """Record the MLflow run this checkpoint belongs to, so a restart resumes it (or marks it failed)."""
@@ -163,7 +168,10 @@ class TrainingRun:
         for path in [*self.dir.glob("epoch-*.weights.h5"), *self.dir.glob("partial-*.weights.h5")]:
             path.unlink()
         shutil.rmtree(self.dir / "backup", ignore_errors=True)  # left by versions that used BackupAndRestore
-        self.state = {"fingerprint": self.fingerprint, "run_id": None, "epochs": 0, "history": []}
+        self.state = self._fresh_state()
+
+    def _fresh_state(self) -> dict:
+        return {"fingerprint": self.fingerprint, "run_id": None, "epochs": 0, "history": []}
 
 
 class _EpochCheckpoint(keras.callbacks.Callback):

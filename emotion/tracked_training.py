@@ -34,7 +34,7 @@ def train_tracked(
             model = training.fit(arrays, cfg.model, cfg.train, cfg.augment, cfg.seed,
                                  [tracking.EpochLogger(run_id), *callbacks], cfg.distill, checkpoint=run)
             tracking.log_model(model)
-            history = tracking.metric_history(run_id, training.HISTORY_METRICS)
+            history = run.history_table(training.HISTORY_METRICS)  # what was logged, without asking MLflow back
             metrics, curves = reports.write_training_report(run_id, history, cfg.train)
             tracking.log_figure(curves, CURVES)
         run.finish()

@@ -105,13 +105,17 @@ def mark_abandoned(run_id: str) -> None:
         log.debug("run %s of an abandoned checkpoint is not in this store", run_id)
 
 
+def _log_history(history: list[dict]) -> None:
+    """Log per-epoch metrics rows ({'epoch': n, 'loss': ...}) to the active run at step = epoch."""
+    for row in history:
+        mlflow.log_metrics({k: float(v) for k, v in row.items() if k != "epoch"}, step=int(row["epoch"]))
+
+
 def log_epochs(run_id: str, history: list[dict]) -> None:
     """Log per-epoch metrics rows ({'epoch': n, 'loss': ...}) at step = epoch, skipping epochs the run holds."""
     try:
         logged = {m.step for m in MlflowClient().get_metric_history(run_id, "loss")}
-        for row in history:
-            if row["epoch"] not in logged:
-                mlflow.log_metrics({k: float(v) for k, v in row.items() if k != "epoch"}, step=int(row["epoch"]))
+        _log_history([row for row in history if row["epoch"] not in logged])
     except CONNECTION_ERRORS as err:
         raise _unreachable(err, f"logging epoch {history[-1]['epoch'] if history else 0}") from err
 
@@ -179,8 +183,7 @@ def log_finished_run(name: str, tags: dict, params: dict, history: list[dict], m
     with mlflow.start_run(run_name=name) as run:
         mlflow.set_tags(tags)
         mlflow.log_params(params)
-        for row in history:
-            mlflow.log_metrics({k: float(v) for k, v in row.items() if k != "epoch"}, step=int(row["epoch"]))
+        _log_history(history)
         mlflow.log_metrics(metrics)
         for path in model_files:
             mlflow.log_artifact(str(path), artifact_path=MODEL_ARTIFACTS)

@@ -17,10 +17,10 @@ from hydra import compose, initialize_config_dir
 
 from emotion import config
 from emotion.errors import UserError
+from emotion.inference import inputs
 from emotion.inference.backends import load_backend
 from emotion.inference.models import model_folder
 from emotion.inference.recognizer import EmotionRecognizer, FrameResult
-from emotion.inference import inputs
 from realtime import overlay
 
 log = logging.getLogger("realtime.webcam")

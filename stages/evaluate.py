@@ -29,11 +29,10 @@ def main(raw: DictConfig) -> None:
         model = model_io.load_model_files(tracking.download_model(run_id))
         faces_u8, label_ids = data.load_cache(cfg.data.index_dir, splits=("test",))["test"]
         manifest = data.load_manifest(cfg.data.index_dir)
-    plain = evaluation.predict(model, faces_u8, cfg.evaluate.batch_size)
-    flipped = evaluation.predict(model, faces_u8[:, :, ::-1], cfg.evaluate.batch_size)
-    probs = (plain + flipped) / 2 if cfg.evaluate.tta_flip else plain
+    probs_by_view = evaluation.predict_views(model, faces_u8, cfg.evaluate.batch_size)
+    probs = probs_by_view["tta_flip" if cfg.evaluate.tta_flip else "plain"]
     scores = evaluation.score(label_ids, probs.argmax(axis=1))
-    variants = evaluation.variants(label_ids, plain, flipped, data.without_training_copies(manifest))
+    variants = evaluation.variants(label_ids, probs_by_view, data.without_training_copies(manifest))
     model_ref = {"run_id": run_id} if run_id else {"model_dir": cfg.evaluate.model_dir}
     reports.write_evaluation_report(scores, variants, label_ids, probs.argmax(axis=1), model_ref, cfg.evaluate)
     if run_id:

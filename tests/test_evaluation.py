@@ -6,7 +6,7 @@ import pytest
 
 from conftest import compose_config
 from emotion.data import without_training_copies
-from emotion.evaluation import flat_variants, predict, score, variants
+from emotion.evaluation import flat_variants, predict, score, variants, views
 from emotion.model import build_model
 
 
@@ -45,7 +45,7 @@ def test_variants_score_plain_flip_and_unique_faces_separately():
     plain = np.eye(7)[[0, 1, 2, 2]]  # right on the first two
     flipped = np.eye(7)[[0, 1, 1, 6]] * 3  # right on all four: wins every average
     unique = np.array([False, True, True, True])
-    result = variants(labels, plain, flipped, unique)
+    result = variants(labels, views(plain, flipped), unique)
     assert result["plain"]["accuracy"] == 0.5 and result["tta_flip"]["accuracy"] == 1.0
     assert result["unique_plain"] == {"accuracy": pytest.approx(1 / 3), "macro_f1": pytest.approx(result[
         "unique_plain"]["macro_f1"]), "recall_disgust": 0.5, "images": 3}

@@ -334,7 +334,7 @@ def test_a_model_folder_with_its_onnx_model_labels_without_keras(face_image, tmp
 
 def test_a_model_dir_without_model_files_is_refused(face_image, capsys, workdir):
     code, _, err = cli(capsys, "--model-dir", str(workdir), "--image", str(face_image))
-    assert code == 1 and "missing model.json and model.weights.h5; a model folder holds" in err
+    assert code == 1 and "missing model.json and model.weights.h5; a model folder needs" in err
 
 
 def test_many_images_in_one_process_stream_a_json_line_each(store, face_image, capsys, workdir):

@@ -43,8 +43,11 @@ def command(stage: str, index_dir: Path, *overrides: str) -> list[str]:
             "train.batch_size=8", "augment=standard", "hydra.run.dir=.", "hydra.output_subdir=null", *overrides]
 
 
-def start(stage: str, workdir: Path, index_dir: Path, *overrides: str) -> subprocess.Popen:
-    env = os.environ | {"PYTHONPATH": str(ROOT), "MLFLOW_TRACKING_URI": f"sqlite:///{workdir}/mlflow.db"}
+def start(stage: str, workdir: Path, index_dir: Path, *overrides: str,
+          tracking_uri: str | None = None) -> subprocess.Popen:
+    """The stage as a process in workdir, tracking to workdir's SQLite store unless tracking_uri says otherwise."""
+    env = os.environ | {"PYTHONPATH": str(ROOT),
+                        "MLFLOW_TRACKING_URI": tracking_uri or f"sqlite:///{workdir}/mlflow.db"}
     return subprocess.Popen(command(stage, index_dir, *overrides), cwd=workdir, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
@@ -175,9 +178,8 @@ def test_a_tracking_server_lost_mid_training_stops_in_one_line_and_resume_loses_
                                                                                         uninterrupted):
     port = free_port()
     server = start_mlflow_server(tmp_path, port)
-    env = {"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{port}"}
-    training = subprocess.Popen(command("train", index_dir), cwd=tmp_path, env=os.environ | env
-                                | {"PYTHONPATH": str(ROOT)}, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    uri = f"http://127.0.0.1:{port}"
+    training = start("train", tmp_path, index_dir, tracking_uri=uri)
     state = tmp_path / "checkpoints/train/state.json"
     while training.poll() is None and not (state.exists() and json.loads(state.read_text())["epochs"] >= 1):
         time.sleep(0.01)
@@ -192,12 +194,9 @@ def test_a_tracking_server_lost_mid_training_stops_in_one_line_and_resume_loses_
 
     server = start_mlflow_server(tmp_path, port)
     try:
-        resumed = subprocess.Popen(command("train", index_dir), cwd=tmp_path, env=os.environ | env
-                                   | {"PYTHONPATH": str(ROOT)}, text=True, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE)
-        code, err = finish(resumed)
+        code, err = finish(start("train", tmp_path, index_dir, tracking_uri=uri))
         assert code == 0, err[-2000:]
-        mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+        mlflow.set_tracking_uri(uri)
         run_id = json.loads((tmp_path / "artifacts/train_run.json").read_text())["run_id"]
         history = tracking.metric_history(run_id, tuple(uninterrupted[1].columns[1:]))
     finally:

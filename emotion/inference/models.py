@@ -9,7 +9,7 @@ from pathlib import Path
 
 from emotion.config import TrackingConfig
 from emotion.errors import ModelNotFound
-from emotion.model_files import ARCHITECTURE, WEIGHTS
+from emotion.model_files import ARCHITECTURE, WEIGHTS, check_model_folder
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +62,7 @@ def model_folder(tracking_cfg: TrackingConfig, cache_dir: str | Path, run_id: st
     """The local folder of the chosen model: model_dir as it is, else a run (by id, or by URI; default the
     registry's champion) from the cache, downloaded once. A cached run needs no tracking store at all."""
     if model_dir is not None:
-        folder = Path(model_dir)
-        missing = [name for name in (ARCHITECTURE, WEIGHTS) if not (folder / name).is_file()]
-        if missing:
-            raise ModelNotFound(f"{folder}: missing {' and '.join(missing)}; a model folder holds {ARCHITECTURE} and "
-                                f"{WEIGHTS} (as in models/reference)")
-        return folder
+        return check_model_folder(model_dir)
     if run_id and is_cached(run_id, cache_dir):
         return cached_model_dir(run_id, cache_dir)
     from emotion import tracking  # MLflow: only to resolve or download

@@ -12,6 +12,7 @@ from emotion.inference import inputs, models
 from emotion.inference.backends import load_backend
 from emotion.inference.faces import FaceDetector
 from emotion.labels import CLASS_NAMES
+from emotion.model_files import check_model_folder
 from emotion.preprocess import IMG_SIZE, crop_face
 
 
@@ -50,7 +51,7 @@ class EmotionRecognizer:
     def from_dir(cls, folder: str | Path, backend: str = "auto", cfg: RealtimeConfig | None = None):
         """A recognizer for the model folder (model.json + weights, e.g. models/reference); no MLflow needed."""
         cfg = cfg or RealtimeConfig()
-        return cls(load_backend(models.model_folder(TrackingConfig(), cfg.cache_dir, model_dir=folder), backend), cfg)
+        return cls(load_backend(check_model_folder(folder), backend), cfg)
 
     @classmethod
     def from_mlflow(cls, model_uri: str | None = None, run_id: str | None = None, backend: str = "auto",
