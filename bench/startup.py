@@ -2,7 +2,7 @@
 that holds its int8 ONNX model (ONNX Runtime alone), against the same with --backend keras (TensorFlow imported).
 
 Median wall time and peak resident memory over several runs of each.
-Run: python -m bench.startup [--model-dir models/reference] [--runs 5]
+Run: python -m bench.startup [--model-dir models/<name>] [--runs 5]
 """
 
 import argparse
@@ -16,6 +16,8 @@ from pathlib import Path
 
 import cv2
 import skimage.data
+
+from emotion.project_files import default_model_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,7 +35,8 @@ def run_once(command: list[str]) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model-dir", default="models/reference", help="a model folder holding model.int8.onnx")
+    parser.add_argument("--model-dir", default=default_model_dir(), help="a model folder holding model.int8.onnx "
+                        "(default: the shipped model)")
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

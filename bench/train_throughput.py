@@ -10,7 +10,6 @@ import argparse
 import copy
 import tempfile
 import time
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -20,8 +19,7 @@ from emotion import config, data, training
 from emotion.config import AugmentConfig
 from emotion.labels import NUM_CLASSES
 from emotion.preprocess import to_model_input
-
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+from emotion.project_files import project_path
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -79,7 +77,7 @@ def main() -> None:
     parser.add_argument("--index-dir", default="data/index")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. experiment=efficient")
     args = parser.parse_args()
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+    with initialize_config_dir(str(project_path("conf")), version_base="1.3"):
         cfg = config.validate(compose("config", overrides=[*args.overrides, f"train.epochs={args.epochs}",
                                                             "train.warmup_epochs=0"]))  # speed only
     arrays = load_arrays(args.index_dir, args.images)

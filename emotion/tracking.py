@@ -16,7 +16,7 @@ from mlflow.exceptions import MlflowException
 
 from emotion.config import TrackingConfig
 from emotion.errors import ModelNotFound, TrackingUnavailable
-from emotion.inference.models import check_run_id
+from emotion.inference.models import check_run_id, has_store, tracking_uri
 from emotion.model_io import save_model_files
 
 log = logging.getLogger(__name__)
@@ -32,11 +32,8 @@ def setup(cfg: TrackingConfig, create: bool = True) -> str:
     With create=False (readers such as the realtime CLI) a local store that does not exist is an error instead of
     a new empty database.
     """
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or cfg.uri
-    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        # MLflow caches stores by URI: a relative path would reuse one across working directories
-        uri = f"sqlite:///{Path(uri.removeprefix('sqlite:///')).resolve()}"
-    if not create and uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+    uri = tracking_uri(cfg)
+    if not create and not has_store(uri):
         raise ModelNotFound(
             f"no MLflow store at {uri.removeprefix('sqlite:///')}: run from the project folder (after "
             "python -m stages.import_run models/reference, or dvc repro), or set MLFLOW_TRACKING_URI"

@@ -1,7 +1,9 @@
-"""Label faces with emotions live: `python -m realtime.webcam --run-id RUN_ID` (or --video FILE / --image PATH...).
+"""Label faces with emotions live: `python -m realtime.webcam --run-id RUN_ID` (or --video FILE / --image PATH...);
+installed, the same is `fer-webcam`.
 
-Pulls the run's model (model.json + weights) from MLflow once, caches it per run id, detects faces with OpenCV's
-Haar cascade and classifies every face of a frame in one batch. `q` or Esc quits the window.
+Pulls the run's model (model.json + weights) from MLflow once, caches it per run id (without an MLflow store: the
+shipped model), detects faces with OpenCV's Haar cascade and classifies every face of a frame in one batch. `q` or
+Esc quits the window.
 """
 
 import argparse
@@ -21,11 +23,11 @@ from emotion.inference import inputs
 from emotion.inference.backends import load_backend
 from emotion.inference.models import model_folder
 from emotion.inference.recognizer import EmotionRecognizer, FrameResult
+from emotion.project_files import DEFAULT_MODEL, project_path
 from realtime import overlay
 
 log = logging.getLogger("realtime.webcam")
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 WINDOW = "FER: q or Esc quits"
 QUIT_KEYS = {ord("q"), 27}
 GUI_HELP = (
@@ -40,7 +42,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     model = parser.add_mutually_exclusive_group()
     model.add_argument("--run-id", help="MLflow run whose model to use")
     model.add_argument("--model-uri", help="models:/<name>@<alias>, models:/<name>/<version> or runs:/<id>/model "
-                                           "(default: the registry's champion)")
+                                           "(default: the registry's champion; without an MLflow store, the "
+                                           f"shipped model models/{DEFAULT_MODEL})")
     model.add_argument("--model-dir", help="a model folder (model.json + model.weights.h5, e.g. models/reference): "
                                            "no MLflow store needed")
     source = parser.add_mutually_exclusive_group()
@@ -62,7 +65,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def load_config(overrides: list[str]) -> config.Config:
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+    with initialize_config_dir(str(project_path("conf")), version_base="1.3"):
         return config.validate(compose("config", overrides=overrides))
 
 

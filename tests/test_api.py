@@ -10,6 +10,7 @@ from emotion import EmotionRecognizer
 from emotion.errors import UserError
 from emotion.labels import CLASS_NAMES
 from emotion.preprocess import crop_face
+from emotion.project_files import default_model_dir
 from test_realtime import astronaut_frame
 
 REFERENCE = ROOT / "models" / "reference"
@@ -58,3 +59,9 @@ def test_a_video_gives_per_frame_records_and_a_per_face_summary(recognizer, tmp_
     assert records["frame"].tolist() == list(range(6)) and (records["face"] == 0).all()
     assert np.allclose(records[list(CLASS_NAMES)].sum(axis=1), 1, atol=1e-3)
     assert summary["track"].nunique() == 1 and summary["share"].sum() == pytest.approx(1, abs=1e-3)
+
+
+def test_without_an_mlflow_store_the_shipped_model_is_used_and_named(workdir, caplog):
+    recognizer = EmotionRecognizer.from_mlflow()
+    assert recognizer.backend.name == "onnx-int8"
+    assert f"no MLflow store at {workdir / 'mlflow.db'}: using the shipped model {default_model_dir()}" in caplog.text

@@ -13,11 +13,12 @@ import pandas as pd
 import pytest
 import skimage.data
 
-from conftest import ROOT, compose_config
+from conftest import compose_config
 from emotion import tracking
 from emotion.inference.backends import KerasBackend, OnnxBackend, export_onnx, load_backend
 from emotion.inference.models import cached_model_dir
 from emotion.inference.recognizer import FrameResult, face_result
+from emotion.project_files import default_model_dir
 from emotion.labels import CLASS_NAMES
 from emotion.model import build_model
 from realtime import webcam
@@ -299,10 +300,12 @@ def test_a_truncated_video_is_labelled_up_to_where_it_breaks_and_says_so(store, 
     assert 0 < len(lines) < 5 and cv2.VideoCapture("out.avi").read()[0]
 
 
-def test_outside_a_project_the_cli_fails_without_creating_a_store(face_image, capsys, workdir, monkeypatch):
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    code, _, err = cli(capsys, "--image", str(face_image))
-    assert code == 1 and "error: no MLflow store at" in err
+def test_outside_a_project_the_cli_uses_the_shipped_model_and_creates_no_store(face_image, capsys, workdir):
+    code, lines, err = cli(capsys, "--image", str(face_image), "--json")
+    assert code == 0 and len(lines[0]["faces"]) == 1
+    assert f"no MLflow store at {workdir / 'mlflow.db'}: using the shipped model {default_model_dir()}" in err
+    code, _, err = cli(capsys, "--model-uri", "models:/fer-emotion@champion", "--image", str(face_image))
+    assert code == 1 and "error: no MLflow store at" in err  # a model asked for by name is never replaced
     assert not (workdir / "mlflow.db").exists()
 
 
@@ -316,15 +319,12 @@ def test_a_missing_input_is_reported_before_the_model_loads(capsys, workdir, mon
 NO_KERAS = "assert not {'keras', 'tensorflow', 'mlflow'} & set(sys.modules), sorted({'keras', 'tensorflow', 'mlflow'} & set(sys.modules))"
 
 
-def test_help_imports_neither_keras_nor_tensorflow_nor_mlflow():
-    code = f"import sys\nfrom realtime import webcam\ntry:\n    webcam.parse_args(['--help'])\nexcept SystemExit:\n    pass\n{NO_KERAS}"
-    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True)
-
-
-def test_a_model_folder_with_its_onnx_model_labels_without_keras(face_image, tmp_path):
-    """models/reference ships its int8 model: labelling needs ONNX Runtime alone (and no MLflow store)."""
-    code = (f"import sys\nfrom realtime import webcam\nwebcam.run(webcam.parse_args(['--model-dir', "
-            f"'{ROOT / 'models/reference'}', '--image', '{face_image}', '--json', '--headless']))\n{NO_KERAS}")
+@pytest.mark.parametrize("model", [["--model-dir", str(default_model_dir())], []], ids=["model-dir", "no-store"])
+def test_a_model_folder_with_its_onnx_model_labels_without_keras(face_image, tmp_path, model):
+    """The shipped model has its int8 model: labelling needs ONNX Runtime alone (and no MLflow store), given as a
+    folder or used because there is no store."""
+    args = [*model, "--image", str(face_image), "--json", "--headless"]
+    code = f"import sys\nfrom realtime import webcam\nwebcam.run(webcam.parse_args({args!r}))\n{NO_KERAS}"
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     faces = json.loads(result.stdout.splitlines()[-1])["faces"]

@@ -1,7 +1,9 @@
-"""Where a model comes from: a run id, a registry or runs:/ URI, or a folder; runs are pulled from MLflow once and
-kept in a local folder per run id. MLflow (and Keras with it) is imported only when the cache cannot answer."""
+"""Where a model comes from: a run id, a registry or runs:/ URI, or a folder (the shipped one when there is no
+MLflow store); runs are pulled from MLflow once and kept in a local folder per run id. MLflow (and Keras with it) is
+imported only when the cache cannot answer."""
 
 import logging
+import os
 import re
 import shutil
 import tempfile
@@ -10,11 +12,26 @@ from pathlib import Path
 from emotion.config import TrackingConfig
 from emotion.errors import ModelNotFound
 from emotion.model_files import ARCHITECTURE, WEIGHTS, check_model_folder
+from emotion.project_files import default_model_dir
 
 log = logging.getLogger(__name__)
 
 RUN_ID = re.compile(r"[0-9a-f]{32}")
 CHAMPION_URI = "models:/{name}@champion"
+
+
+def tracking_uri(cfg: TrackingConfig) -> str:
+    """MLFLOW_TRACKING_URI, else the configured store; a local SQLite store's path made absolute."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or cfg.uri
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        # MLflow caches stores by URI: a relative path would reuse one across working directories
+        uri = f"sqlite:///{Path(uri.removeprefix('sqlite:///')).resolve()}"
+    return uri
+
+
+def has_store(uri: str) -> bool:
+    """False for a local SQLite store whose file does not exist; any other store is taken to exist."""
+    return not uri.startswith("sqlite:///") or Path(uri.removeprefix("sqlite:///")).exists()
 
 
 def check_run_id(run_id: str) -> str:
@@ -60,7 +77,11 @@ def cached_model_dir(run_id: str, cache_dir: str | Path) -> Path:
 def model_folder(tracking_cfg: TrackingConfig, cache_dir: str | Path, run_id: str | None = None,
                  model_uri: str | None = None, model_dir: str | Path | None = None) -> Path:
     """The local folder of the chosen model: model_dir as it is, else a run (by id, or by URI; default the
-    registry's champion) from the cache, downloaded once. A cached run needs no tracking store at all."""
+    registry's champion, or the shipped model when there is no store) from the cache, downloaded once. A cached run
+    needs no tracking store at all."""
+    if model_dir is None and not (run_id or model_uri) and not has_store(uri := tracking_uri(tracking_cfg)):
+        model_dir = default_model_dir()
+        log.warning("no MLflow store at %s: using the shipped model %s", uri.removeprefix("sqlite:///"), model_dir)
     if model_dir is not None:
         return check_model_folder(model_dir)
     if run_id and is_cached(run_id, cache_dir):

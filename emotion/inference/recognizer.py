@@ -57,7 +57,7 @@ class EmotionRecognizer:
     def from_mlflow(cls, model_uri: str | None = None, run_id: str | None = None, backend: str = "auto",
                     cfg: RealtimeConfig | None = None, tracking: TrackingConfig | None = None):
         """A recognizer for a tracked model: a models:/ or runs:/ URI, or a run id (default: the registry's
-        champion), pulled once into the local cache."""
+        champion; without an MLflow store, the shipped model), pulled once into the local cache."""
         cfg = cfg or RealtimeConfig()
         folder = models.model_folder(tracking or TrackingConfig(), cfg.cache_dir, run_id, model_uri)
         return cls(load_backend(folder, backend), cfg)
