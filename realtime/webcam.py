@@ -106,18 +106,18 @@ def label_stream(args: argparse.Namespace, recognizer: EmotionRecognizer, frames
             if args.max_frames is not None and index >= args.max_frames:
                 break
             result = recognizer.label_frame(frame, index, time_s)
-            now = time.perf_counter()
-            instant = 1 / max(now - last, 1e-6)
-            fps_shown, last = instant if fps_shown is None else 0.9 * fps_shown + 0.1 * instant, now
             emit(result, args.json)
             if summary:
                 summary.add(result)
-            overlay.draw(frame, result, fps_shown)
+            overlay.draw(frame, result)
             if args.output:
                 writer = writer or video_writer(args.output, fps, frame.shape)
                 writer.write(frame)
             if not args.headless:
-                cv2.imshow(WINDOW, frame)
+                now = time.perf_counter()
+                instant = 1 / max(now - last, 1e-6)
+                fps_shown, last = instant if fps_shown is None else 0.9 * fps_shown + 0.1 * instant, now
+                cv2.imshow(WINDOW, overlay.draw_fps(frame, fps_shown))  # after writing: saved frames carry no FPS
                 if cv2.waitKey(1) & 0xFF in QUIT_KEYS:
                     break
     finally:

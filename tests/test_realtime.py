@@ -216,6 +216,21 @@ def test_video_summary_follows_the_face_and_sums_to_one(store, face_video, capsy
     assert (workdir / "summary.png").stat().st_size > 0
 
 
+def test_the_fps_counter_is_shown_in_the_window_but_not_saved(store, face_video, workdir, monkeypatch):
+    shown = []
+    monkeypatch.setattr(webcam, "check_gui", lambda headless: None)
+    monkeypatch.setattr(webcam.cv2, "imshow", lambda window, frame: shown.append(frame.copy()))
+    monkeypatch.setattr(webcam.cv2, "waitKey", lambda delay: -1)
+    monkeypatch.setattr(webcam.cv2, "destroyAllWindows", lambda: None)
+    with pytest.raises(SystemExit) as exit_info:
+        webcam.main(["--run-id", store, "--video", str(face_video), "--output", "out.avi"])
+    corner = np.s_[:30, :60]  # where the counter goes: the video's grey margin
+    source, saved = cv2.VideoCapture(str(face_video)).read()[1], cv2.VideoCapture("out.avi").read()[1]
+    assert exit_info.value.code == 0 and len(shown) == 5
+    assert np.abs(saved[corner].astype(int) - source[corner]).max() < 40  # JPEG noise only, no white text
+    assert (shown[0][corner] == 255).all(axis=-1).sum() > 20
+
+
 def test_summary_starts_a_new_track_for_a_face_elsewhere():
     summary = EmotionSummary()
     probs = np.eye(7)[3]
