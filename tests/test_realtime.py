@@ -2,6 +2,7 @@
 untrained model logged to a temporary MLflow store, and every error a user can hit."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -12,9 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import skimage.data
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from conftest import ROOT, compose_config
-from emotion import tracking
+from emotion import figures, tracking
 from emotion.inference.backends import KerasBackend, OnnxBackend, export_onnx, load_backend
 from emotion.inference.models import cached_model_dir
 from emotion.inference.recognizer import FrameResult, face_result
@@ -205,8 +207,10 @@ def test_missing_gui_says_how_to_get_it(store, face_image):
 
 
 def test_video_summary_follows_the_face_and_sums_to_one(store, face_video, capsys, workdir):
-    code, lines, _ = cli(capsys, "--run-id", store, "--video", str(face_video), "--json", "--summary", "summary.csv")
+    code, lines, err = cli(capsys, "--run-id", store, "--video", str(face_video), "--json", "--summary", "summary.csv",
+                           "--output", "out.avi")
     assert code == 0
+    assert re.search(r"labelled 5 frames, 5 faces, [\d.]+ FPS -> out.avi, summary.csv \(\+ .png\)", err)
     table = pd.read_csv(workdir / "summary.csv")
     assert set(table["track"]) == {0} and len(table) == 7
     assert table["share"].sum() == pytest.approx(1, abs=1e-3)
@@ -214,6 +218,20 @@ def test_video_summary_follows_the_face_and_sums_to_one(store, face_video, capsy
     labels = [line["faces"][0]["label"] for line in lines]
     assert table.set_index("emotion")["share"][labels[0]] == pytest.approx(labels.count(labels[0]) / 5, abs=1e-3)
     assert (workdir / "summary.png").stat().st_size > 0
+
+
+def test_the_summary_plot_keeps_its_legend_off_the_title_and_the_bars():
+    summary = EmotionSummary()
+    for index in range(3):
+        summary.add(FrameResult(index, index / 10, [face_result((10, 10, 50, 50), np.eye(7)[index])]))
+    fig = figures.emotion_shares(summary.table())
+    FigureCanvasAgg(fig).draw()
+    renderer, (ax,) = fig.canvas.get_renderer(), fig.axes
+    (legend,) = fig.legends or [ax.get_legend()]  # the figure's or the axes'
+    box = legend.get_window_extent(renderer)
+    assert not box.overlaps(ax.title.get_window_extent(renderer)) and not box.overlaps(ax.get_window_extent(renderer))
+    assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1 and fig.bbox.y0 <= box.y0 and box.y1 <= fig.bbox.y1
+    assert [text.get_text() for text in legend.get_texts()] == list(CLASS_NAMES)
 
 
 def test_the_fps_counter_is_shown_in_the_window_but_not_saved(store, face_video, workdir, monkeypatch):
