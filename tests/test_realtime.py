@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import skimage.data
+from matplotlib import cbook
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from conftest import ROOT, compose_config
@@ -363,6 +364,13 @@ def test_a_model_folder_with_its_onnx_model_labels_without_keras(face_image, tmp
     faces = json.loads(result.stdout.splitlines()[-1])["faces"]
     assert len(faces) == 1 and set(faces[0]["probs"]) == set(CLASS_NAMES)
     assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_the_quick_start_labels_matplotlibs_sample_portrait_with_the_shipped_model(capsys, workdir):
+    photo = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)  # the README's example photo
+    code, lines, _ = cli(capsys, "--model-dir", str(ROOT / "models/reference"), "--image", str(photo), "--json",
+                         "--output", "labelled.jpg")
+    assert code == 0 and len(lines[0]["faces"]) == 1 and cv2.imread("labelled.jpg").shape == (600, 512, 3)
 
 
 def test_a_model_dir_without_model_files_is_refused(face_image, capsys, workdir):
