@@ -1,7 +1,10 @@
-"""Realtime speed on a 640x480 video with one face: detection, preprocessing, model per face, end-to-end FPS.
+"""Realtime speed on a 640x480 video with one face: detection, preprocessing, model per face, end-to-end FPS; and
+the cost of a frame with 1, 4 and 16 faces.
 
 Compares, in one run, the naive per-face `model.predict` with each inference backend (Keras eager call, ONNX
-Runtime). Run: python -m bench.realtime (or python bench/realtime.py) [--model-dir models/reference] [--frames 150]
+Runtime), and per backend how a frame's cost grows with the faces in view: detection + classification, and
+classification alone with all faces in one batch against one call per face.
+Run: python -m bench.realtime (or python bench/realtime.py) [--model-dir models/reference] [--frames 150]
      [--int8-index-dir data/index] [--json]
 Without --model-dir it times an untrained reference model (speed does not depend on the weights).
 """
@@ -22,19 +25,28 @@ import numpy as np
 import skimage.data
 
 from emotion.config import Config
-from emotion.inference.backends import KerasBackend, OnnxBackend, export_onnx
+from emotion.inference.backends import KerasBackend, OnnxBackend, export_onnx, load_backend
 from emotion.inference.faces import FaceDetector
 from emotion.inference.recognizer import EmotionRecognizer
 from emotion.model import build_model
+from emotion.model_files import INT8
 from emotion.model_io import load_model_files, save_model_files
 from emotion.preprocess import crop_face, to_model_input
 from realtime import overlay
 from realtime.quantize import calibration_faces, quantize
 
 
+FACE_COUNTS = (1, 4, 16)
+
+
+def astronaut() -> np.ndarray:
+    """scikit-image's astronaut (512x512, shipped in its wheel), BGR."""
+    return cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR)
+
+
 def face_video(path: Path, frames: int) -> None:
-    """scikit-image's astronaut on a 640x480 frame, drifting sideways."""
-    face = cv2.resize(cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR), (400, 400))
+    """The astronaut on a 640x480 frame, drifting sideways."""
+    face = cv2.resize(astronaut(), (400, 400))
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (640, 480))
     for i in range(frames):
         frame = np.full((480, 640, 3), 90, np.uint8)
@@ -42,6 +54,36 @@ def face_video(path: Path, frames: int) -> None:
         frame[40:440, left : left + 400] = face
         writer.write(frame)
     writer.release()
+
+
+def tiled_faces_frame(count: int, detector: FaceDetector) -> np.ndarray:
+    """A 640x480 frame with `count` copies (up to 16) of the astronaut's face, each 108 px, in a 4x4 grid."""
+    image = astronaut()
+    x, y, w, h = detector.detect(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))[0]
+    margin = w // 3  # Haar needs some forehead and chin around the box to find the face again
+    face = cv2.resize(image[y - margin : y + h + margin, x - margin : x + w + margin], (108, 108))
+    frame = np.full((480, 640, 3), 90, np.uint8)
+    for row, col in (divmod(i, 4) for i in range(count)):
+        frame[row * 120 + 6 : row * 120 + 114, col * 160 + 26 : col * 160 + 134] = face
+    return frame
+
+
+def face_count_costs(recognizer: EmotionRecognizer, repeats: int) -> dict[int, dict[str, dict[str, float]]]:
+    """Per face count: a frame's detection + classification, and its faces classified in one batch or one by one."""
+    costs = {}
+    for count in FACE_COUNTS:
+        frame = tiled_faces_frame(count, recognizer.detector)
+        boxes = [face.box for face in recognizer.analyze(frame)]
+        if len(boxes) != count:
+            raise SystemExit(f"Haar found {len(boxes)} of the {count} tiled faces: check realtime.* in conf/")
+        gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        faces_u8 = np.stack([crop_face(gray, box) for box in boxes])
+        costs[count] = {
+            "frame_ms": stats(timed(lambda: recognizer.analyze(frame), repeats)),
+            "batched_ms": stats(timed(lambda: recognizer.classify(faces_u8), repeats)),
+            "one_by_one_ms": stats(timed(lambda: [recognizer.classify(face[None]) for face in faces_u8], repeats)),
+        }
+    return costs
 
 
 def timed(fn, repeats: int, warmup: int = 5) -> np.ndarray:
@@ -58,6 +100,11 @@ def timed(fn, repeats: int, warmup: int = 5) -> np.ndarray:
 
 def stats(ms: np.ndarray) -> dict[str, float]:
     return {"p50": round(float(np.percentile(ms, 50)), 3), "p95": round(float(np.percentile(ms, 95)), 3)}
+
+
+def batch_gain(cost: dict[str, dict[str, float]]) -> float:
+    """How many times cheaper one batch is than one call per face (p50)."""
+    return round(cost["one_by_one_ms"]["p50"] / cost["batched_ms"]["p50"], 1)
 
 
 def read_frames(path: Path) -> list[np.ndarray]:
@@ -82,8 +129,9 @@ def main() -> None:
     parser.add_argument("--model-dir", help="folder with model.json + model.weights.h5 (default: untrained reference)")
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--repeats", type=int, default=300, help="timed calls per backend")
-    parser.add_argument("--int8-index-dir", help="also time the int8 model, calibrated on this index's train faces "
-                        "(e.g. data/index)")
+    parser.add_argument("--frame-repeats", type=int, default=50, help="timed frames per backend and face count")
+    parser.add_argument("--int8-index-dir", help="make the int8 model, calibrated on this index's train faces (e.g. "
+                        "data/index), and time it too (a model folder that ships one is timed with it anyway)")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args()
     cfg = Config()
@@ -96,7 +144,9 @@ def main() -> None:
         keras_backend = KerasBackend(load_model_files(folder))
         backends = {"keras": keras_backend, "onnx": OnnxBackend(export_onnx(keras_backend.model, folder))}
         if args.int8_index_dir:
-            backends["onnx-int8"] = OnnxBackend(quantize(folder, calibration_faces(args.int8_index_dir)))
+            quantize(folder, calibration_faces(args.int8_index_dir))
+        if (folder / INT8).exists():  # made above, or shipped with the model (models/reference)
+            backends["onnx-int8"] = load_backend(folder, "onnx-int8")
         video = Path(tmp) / "face.avi"
         face_video(video, args.frames)
         frames = read_frames(video)
@@ -117,6 +167,8 @@ def main() -> None:
         fastest = min(model_ms, key=lambda name: np.median(model_ms[name]))
         fps = {name: end_to_end_fps(video, EmotionRecognizer(backend, cfg.realtime))
                for name, backend in backends.items()}
+        by_faces = {name: face_count_costs(EmotionRecognizer(backend, cfg.realtime), args.frame_repeats)
+                    for name, backend in backends.items()}
 
     figures = {
         "detect_ms": stats(detect_ms),
@@ -130,6 +182,8 @@ def main() -> None:
         "speedup_vs_predict": round(float(np.median(predict_ms) / np.median(model_ms[fastest])), 1),
         "fps_per_backend": {name: round(v, 1) for name, v in fps.items()},
         "fps": round(fps[fastest], 1),
+        "faces_per_frame": by_faces,
+        "batch_gain_16": {name: batch_gain(costs[16]) for name, costs in by_faces.items()},
     }
     if args.json:
         print(json.dumps(figures))
@@ -143,6 +197,14 @@ def main() -> None:
         s = figures[f"model_ms_{name}"]
         print(f"model per face, {name:>9}: p50 {s['p50']} ms, p95 {s['p95']} ms, end to end {fps[name]:.1f} FPS")
     print(f"fastest: {fastest}, {figures['speedup_vs_predict']}x faster than model.predict; {figures['fps']} FPS")
+    print("a 640x480 frame with 1, 4, 16 faces (p50): detection + classification | classification, all faces in one "
+          "batch vs one call per face")
+    for name, costs in by_faces.items():
+        for count, cost in costs.items():
+            faces = f"{count:2d} face{'s' if count > 1 else ' '}"
+            print(f"{name:>9}, {faces}: frame {cost['frame_ms']['p50']:7.2f} ms | classification "
+                  f"{cost['batched_ms']['p50']:6.2f} ms batched, {cost['one_by_one_ms']['p50']:6.2f} ms one by one "
+                  f"({batch_gain(cost)}x)")
 
 
 if __name__ == "__main__":

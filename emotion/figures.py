@@ -70,7 +70,7 @@ def emotion_shares(table: pd.DataFrame) -> Figure:
     shares = table.pivot(index="track", columns="emotion", values="share").reindex(columns=list(CLASS_NAMES))
     fig = Figure(figsize=(8, 1.2 + 0.5 * len(shares)), layout="constrained")
     ax = fig.subplots()
-    shares.plot.barh(stacked=True, ax=ax, colormap="tab10", width=0.7)
+    shares.plot.barh(stacked=True, ax=ax, colormap="tab10", width=0.7, legend=False)
     ax.set(title="Share of time in each emotion per face", xlabel="share of the face's time", xlim=(0, 1))
-    ax.legend(ncol=len(CLASS_NAMES), loc="lower center", bbox_to_anchor=(0.5, 1.08), fontsize=8)
+    fig.legend(*ax.get_legend_handles_labels(), ncol=len(CLASS_NAMES), loc="outside lower center", fontsize=8)
     return fig

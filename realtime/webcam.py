@@ -103,35 +103,41 @@ def label_stream(args: argparse.Namespace, recognizer: EmotionRecognizer, frames
     if args.summary:
         from emotion.inference.summary import EmotionSummary  # pandas and matplotlib: only when a summary is asked for
     writer, summary = None, EmotionSummary() if args.summary else None
-    fps_shown, last = None, time.perf_counter()
+    labelled, faces, start = 0, 0, time.perf_counter()
+    fps_shown, last = None, start
     try:
         for index, (frame, time_s) in enumerate(frames):
             if args.max_frames is not None and index >= args.max_frames:
                 break
             result = recognizer.label_frame(frame, index, time_s)
-            now = time.perf_counter()
-            instant = 1 / max(now - last, 1e-6)
-            fps_shown, last = instant if fps_shown is None else 0.9 * fps_shown + 0.1 * instant, now
+            labelled, faces = labelled + 1, faces + len(result.faces)
             emit(result, args.json)
             if summary:
                 summary.add(result)
-            overlay.draw(frame, result, fps_shown)
+            overlay.draw(frame, result)
             if args.output:
                 writer = writer or video_writer(args.output, fps, frame.shape)
                 writer.write(frame)
             if not args.headless:
-                cv2.imshow(WINDOW, frame)
+                now = time.perf_counter()
+                instant = 1 / max(now - last, 1e-6)
+                fps_shown, last = instant if fps_shown is None else 0.9 * fps_shown + 0.1 * instant, now
+                cv2.imshow(WINDOW, overlay.draw_fps(frame, fps_shown))  # after writing: saved frames carry no FPS
                 if cv2.waitKey(1) & 0xFF in QUIT_KEYS:
                     break
     finally:
+        seconds, written = time.perf_counter() - start, []
         release()
         if writer is not None:
             writer.release()
+            written.append(args.output)
         if not args.headless:
             cv2.destroyAllWindows()
         if summary and summary.times:
             summary.write(args.summary)
-            log.info("emotion summary -> %s (+ .png)", args.summary)
+            written.append(f"{args.summary} (+ .png)")
+        log.info("labelled %d frames, %d faces, %.1f FPS%s", labelled, faces, labelled / max(seconds, 1e-6),
+                 " -> " + ", ".join(written) if written else "")
     return 0
 
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -14,13 +15,13 @@ import pandas as pd
 import pytest
 import yaml
 from mlflow import MlflowClient
-from nbclient import NotebookClient
 
 from conftest import ROOT, compose_config
 from emotion import data, evaluation, model_io
 from emotion.labels import CLASS_NAMES
 from emotion.model import build_model
 
+FIGURE_CALL = re.compile(r"plt\.subplots\(|figures\.\w+\(")  # the notebook cells that make a figure
 PROJECT_FILES = ("emotion", "stages", "conf", "dvc.yaml", "params.yaml", ".dvc/config", ".dvcignore", ".gitignore")
 
 
@@ -110,13 +111,30 @@ def test_evaluate_scores_a_model_folder(kaggle_folder, workdir):
     assert not (workdir / "mlflow.db").exists()
 
 
+@pytest.fixture(scope="module")
+def notebook_project(project, tmp_path_factory) -> Path:
+    """A copy of the pipeline's project whose index lists one duplicate pair (the synthetic faces have none), so that
+    every figure of the notebooks has something to draw; the notebooks folder is empty, as where Jupyter starts."""
+    root = Path(shutil.copytree(project, tmp_path_factory.mktemp("notebooks") / "project"))
+    manifest = pd.read_csv(root / "data/index/manifest.csv")
+    pair = manifest.iloc[[0, -1]].assign(group=0)[["group", "sha256", "split", "label", "ref"]]
+    pair.to_csv(root / "data/index/duplicates.csv", index=False)
+    (root / "notebooks").mkdir()
+    return root
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["01_data.ipynb", "02_results.ipynb"])
-def test_notebook_runs_top_to_bottom(project, name, monkeypatch):
+def test_notebook_runs_from_inside_the_project_and_shows_every_figure(notebook_project, name, tmp_path):
     notebook = nbformat.read(ROOT / "notebooks" / name, as_version=4)
     assert not any(cell.get("outputs") for cell in notebook.cells), "commit notebooks without outputs"
-    monkeypatch.setenv("PYTHONPATH", str(ROOT))
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(project)}}).execute()
-    images = [o for cell in notebook.cells for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
-    assert len(images) >= 2  # every notebook draws at least two figures on the synthetic data
+    run([sys.executable, "-m", "notebooks.run", name, "--output", str(tmp_path)], notebook_project / "notebooks",
+        env_path=str(ROOT))
+    code_cells = [cell for cell in nbformat.read(tmp_path / name, as_version=4).cells if cell.cell_type == "code"]
+    for cell in code_cells:
+        bundles = [output.get("data", {}) for output in cell.outputs]
+        assert not any(b.get("text/plain", "").startswith("<Figure") and "image/png" not in b for b in bundles), (
+            f"a figure shown as text, not as an image, by:\n{cell.source}")
+        if FIGURE_CALL.search(cell.source):
+            assert any("image/png" in b for b in bundles), f"no image from:\n{cell.source}"
+    assert sum(bool(FIGURE_CALL.search(cell.source)) for cell in code_cells) >= 2

@@ -2,6 +2,7 @@
 untrained model logged to a temporary MLflow store, and every error a user can hit."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -12,9 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import skimage.data
+from matplotlib import cbook
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from conftest import compose_config
-from emotion import tracking
+from emotion import figures, tracking
 from emotion.inference.backends import KerasBackend, OnnxBackend, export_onnx, load_backend
 from emotion.inference.models import cached_model_dir
 from emotion.inference.recognizer import FrameResult, face_result
@@ -206,8 +209,10 @@ def test_missing_gui_says_how_to_get_it(store, face_image):
 
 
 def test_video_summary_follows_the_face_and_sums_to_one(store, face_video, capsys, workdir):
-    code, lines, _ = cli(capsys, "--run-id", store, "--video", str(face_video), "--json", "--summary", "summary.csv")
+    code, lines, err = cli(capsys, "--run-id", store, "--video", str(face_video), "--json", "--summary", "summary.csv",
+                           "--output", "out.avi")
     assert code == 0
+    assert re.search(r"labelled 5 frames, 5 faces, [\d.]+ FPS -> out.avi, summary.csv \(\+ .png\)", err)
     table = pd.read_csv(workdir / "summary.csv")
     assert set(table["track"]) == {0} and len(table) == 7
     assert table["share"].sum() == pytest.approx(1, abs=1e-3)
@@ -215,6 +220,35 @@ def test_video_summary_follows_the_face_and_sums_to_one(store, face_video, capsy
     labels = [line["faces"][0]["label"] for line in lines]
     assert table.set_index("emotion")["share"][labels[0]] == pytest.approx(labels.count(labels[0]) / 5, abs=1e-3)
     assert (workdir / "summary.png").stat().st_size > 0
+
+
+def test_the_summary_plot_keeps_its_legend_off_the_title_and_the_bars():
+    summary = EmotionSummary()
+    for index in range(3):
+        summary.add(FrameResult(index, index / 10, [face_result((10, 10, 50, 50), np.eye(7)[index])]))
+    fig = figures.emotion_shares(summary.table())
+    FigureCanvasAgg(fig).draw()
+    renderer, (ax,) = fig.canvas.get_renderer(), fig.axes
+    (legend,) = fig.legends or [ax.get_legend()]  # the figure's or the axes'
+    box = legend.get_window_extent(renderer)
+    assert not box.overlaps(ax.title.get_window_extent(renderer)) and not box.overlaps(ax.get_window_extent(renderer))
+    assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1 and fig.bbox.y0 <= box.y0 and box.y1 <= fig.bbox.y1
+    assert [text.get_text() for text in legend.get_texts()] == list(CLASS_NAMES)
+
+
+def test_the_fps_counter_is_shown_in_the_window_but_not_saved(store, face_video, workdir, monkeypatch):
+    shown = []
+    monkeypatch.setattr(webcam, "check_gui", lambda headless: None)
+    monkeypatch.setattr(webcam.cv2, "imshow", lambda window, frame: shown.append(frame.copy()))
+    monkeypatch.setattr(webcam.cv2, "waitKey", lambda delay: -1)
+    monkeypatch.setattr(webcam.cv2, "destroyAllWindows", lambda: None)
+    with pytest.raises(SystemExit) as exit_info:
+        webcam.main(["--run-id", store, "--video", str(face_video), "--output", "out.avi"])
+    corner = np.s_[:30, :60]  # where the counter goes: the video's grey margin
+    source, saved = cv2.VideoCapture(str(face_video)).read()[1], cv2.VideoCapture("out.avi").read()[1]
+    assert exit_info.value.code == 0 and len(shown) == 5
+    assert np.abs(saved[corner].astype(int) - source[corner]).max() < 40  # JPEG noise only, no white text
+    assert (shown[0][corner] == 255).all(axis=-1).sum() > 20
 
 
 def test_summary_starts_a_new_track_for_a_face_elsewhere():
@@ -330,6 +364,12 @@ def test_a_model_folder_with_its_onnx_model_labels_without_keras(face_image, tmp
     faces = json.loads(result.stdout.splitlines()[-1])["faces"]
     assert len(faces) == 1 and set(faces[0]["probs"]) == set(CLASS_NAMES)
     assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_the_quick_start_labels_matplotlibs_sample_portrait_with_the_shipped_model(capsys, workdir):
+    photo = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)  # the README's example photo
+    code, lines, err = cli(capsys, "--image", str(photo), "--json", "--output", "labelled.jpg")  # no store here
+    assert code == 0 and "using the shipped model" in err and len(lines[0]["faces"]) == 1 and cv2.imread("labelled.jpg").shape == (600, 512, 3)
 
 
 def test_a_model_dir_without_model_files_is_refused(face_image, capsys, workdir):
