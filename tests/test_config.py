@@ -1,5 +1,8 @@
 """Configuration: the reference defaults, range checks by name, and params.yaml in step with conf/."""
 
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,13 +12,45 @@ from omegaconf import OmegaConf
 
 from conftest import ROOT, compose_config
 from emotion.errors import ConfigError
+from stages import params
 
 
 def test_params_yaml_is_conf_composed():
-    """params.yaml is what DVC composes from conf/; edit conf/ and run `dvc exp run` to update it."""
+    """params.yaml is what DVC composes from conf/; edit conf/ and run `python -m stages.params` to update it."""
     with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
         composed = OmegaConf.to_container(compose("config"), resolve=True)
     assert yaml.safe_load(Path(ROOT / "params.yaml").read_text()) == composed
+    assert params.composed_params() == (ROOT / "params.yaml").read_text()
+
+
+def test_regenerating_params_undoes_an_experiments_overrides(tmp_path, caplog):
+    """What `dvc exp run -S train.epochs=2 -S data.max_per_class=300` leaves behind is replaced by conf/ exactly."""
+    dirty = yaml.safe_load((ROOT / "params.yaml").read_text())
+    dirty["train"]["epochs"], dirty["data"]["max_per_class"] = 2, 300
+    target = tmp_path / "params.yaml"
+    target.write_text(yaml.safe_dump(dirty, sort_keys=False))
+    with caplog.at_level("INFO"):
+        params.main(["--output", str(target)])
+    assert target.read_text() == (ROOT / "params.yaml").read_text()
+    assert "rewritten from conf/" in caplog.text
+    assert not params.write_params(target)  # already in step: nothing written
+
+
+def test_pipeline_script_composes_conf_before_dvc_repro(tmp_path):
+    """scripts/pipeline.sh hands `dvc repro` a params.yaml composed from conf/, and its own arguments."""
+    for name in ("conf", "emotion", "stages", "scripts"):
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "params.yaml").write_text("train:\n  epochs: 2\n")
+    (tmp_path / "scripts/setup.sh").write_text("")  # the real one installs .venv
+    bin_dir = tmp_path / ".venv/bin"
+    bin_dir.mkdir(parents=True)
+    fakes = {"python": f'exec {sys.executable} "$@"', "dvc": 'cp params.yaml dvc_saw.yaml; echo "$@" > dvc_args'}
+    for name, body in fakes.items():
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    subprocess.run(["bash", "scripts/pipeline.sh", "--dry"], cwd=tmp_path, check=True, capture_output=True)
+    assert (tmp_path / "dvc_saw.yaml").read_text() == (ROOT / "params.yaml").read_text()
+    assert (tmp_path / "dvc_args").read_text().split() == ["repro", "--dry"]
 
 
 def test_defaults_are_the_reference_recipe():
