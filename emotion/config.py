@@ -16,7 +16,7 @@ class DataConfig:
     source: str = DEFAULT_SOURCE  # folder, zip, fer2013.csv or kaggle:<owner>/<dataset>; FER2013_SOURCE overrides it
     index_dir: str = "data/index"
     val_fraction: float = 0.1
-    max_per_class: Optional[int] = None  # stratified subset per split, for smoke runs and tests
+    max_per_class: Optional[int] = None  # random train images kept per class, for quick runs; test stays whole
     splits: list[str] = field(default_factory=lambda: ["train", "test"])  # [train]: a training-only index
     sharpness_warn_ratio: float = 1.5  # warn when train/test median Laplacian variance differ by more than this
     metrics_file: str = "metrics/index.json"

@@ -97,10 +97,14 @@ def _check_complete(kept: list[Sample], location: str, splits: tuple[str, ...]) 
 
 
 def _subset_per_class(manifest: pd.DataFrame, max_per_class: int, rng: np.random.Generator) -> np.ndarray:
-    """Row numbers of at most max_per_class random images per split and class, in manifest order."""
-    groups = manifest.groupby(["split", "label"], sort=True).indices.values()
-    chosen = [rng.permutation(rows)[:max_per_class] for rows in groups]
-    return np.sort(np.concatenate(chosen))
+    """Row numbers of at most max_per_class random train images per class and of the whole test split, in order.
+
+    The test split stays whole so that a quick experiment is scored on the same images as any other run.
+    """
+    train = (manifest["split"] == "train").to_numpy()
+    rows, groups = np.flatnonzero(train), manifest[train].groupby("label", sort=True).indices.values()
+    chosen = [rows[rng.permutation(group)[:max_per_class]] for group in groups]
+    return np.sort(np.concatenate([np.flatnonzero(~train), *chosen]))
 
 
 def _validation_rows(manifest: pd.DataFrame, fraction: float, rng: np.random.Generator) -> np.ndarray:
@@ -172,4 +176,13 @@ def manifest_hash(index_dir: str | Path) -> str:
     """
     manifest = load_manifest(index_dir)
     rows = manifest.loc[manifest["split"].isin(["train", "val"]), ["split", "label_id", "sha256"]]
+    return hashlib.sha256(rows.to_csv(index=False).encode()).hexdigest()
+
+
+def test_split_hash(manifest: pd.DataFrame) -> str:
+    """sha256 of the test split's (label, face hash) pairs, sorted: which test images a score was measured on.
+
+    Test scores compare only where this is equal; the listing order of a folder, zip or csv does not change it.
+    """
+    rows = manifest.loc[manifest["split"] == "test", ["label_id", "sha256"]].sort_values(["label_id", "sha256"])
     return hashlib.sha256(rows.to_csv(index=False).encode()).hexdigest()

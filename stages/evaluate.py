@@ -36,7 +36,8 @@ def main(raw: DictConfig) -> None:
     model_ref = {"run_id": run_id} if run_id else {"model_dir": cfg.evaluate.model_dir}
     reports.write_evaluation_report(scores, variants, label_ids, probs.argmax(axis=1), model_ref, cfg.evaluate)
     if run_id:
-        tracking.log_scores(run_id, scores.flat() | evaluation.flat_variants(variants), cfg.evaluate.figure_file)
+        tracking.log_scores(run_id, scores.flat() | evaluation.flat_variants(variants), cfg.evaluate.figure_file,
+                            data.test_split_hash(manifest))
         if cfg.evaluate.register:
             log.info("registry aliases: %s", tracking.register(run_id, cfg.tracking.registered_model, scores.accuracy))
     unique = variants["unique_tta_flip" if cfg.evaluate.tta_flip else "unique_plain"]

@@ -48,10 +48,19 @@ def test_validation_split_is_stratified_seeded_and_from_train_only(kaggle_folder
     assert not data.index_source(other_seed.data, other_seed.seed).manifest.equals(first.manifest)
 
 
-def test_max_per_class_takes_a_stratified_subset(kaggle_folder):
-    result = index(kaggle_folder, "data.max_per_class=2")
+def test_max_per_class_subsets_train_and_keeps_the_test_split_whole(kaggle_folder):
+    whole, result = index(kaggle_folder), index(kaggle_folder, "data.max_per_class=2")
     counts = result.manifest.assign(split=result.manifest["split"].replace("val", "train"))
-    assert (counts.groupby(["split", "label"]).size() == 2).all()
+    assert (counts.groupby(["split", "label"]).size()["train"] == 2).all()
+    assert (counts.groupby(["split", "label"]).size()["test"] == PER_CLASS).all()
+    assert data.test_split_hash(result.manifest) == data.test_split_hash(whole.manifest)
+
+
+def test_test_split_hash_names_the_test_images_whatever_the_source_kind(kaggle_folder, kaggle_zip, fer_csv):
+    manifests = [index(source).manifest for source in (kaggle_folder, kaggle_zip, fer_csv)]
+    assert len({data.test_split_hash(manifest) for manifest in manifests}) == 1
+    one_less = manifests[0].drop(index=manifests[0].index[manifests[0]["split"] == "test"][0])
+    assert data.test_split_hash(one_less) != data.test_split_hash(manifests[0])
 
 
 def test_cache_round_trip_and_test_split_only_on_request(kaggle_folder, workdir):
