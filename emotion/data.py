@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 MANIFEST = "manifest.csv"
 REJECTS = "rejects.csv"
 CACHE = "cache.npz"
+SOURCE = "source.txt"  # the source actually read: FER2013_SOURCE may stand in for the configured data.source
 ALL_SPLITS = ("train", "val", "test")
 
 
@@ -123,9 +124,10 @@ def _validation_rows(manifest: pd.DataFrame, fraction: float, rng: np.random.Gen
 
 
 def write_index(index: Index, index_dir: str | Path) -> Path:
-    """Write manifest.csv, rejects.csv and cache.npz (uint8 faces and label ids per split) to index_dir."""
+    """Write manifest.csv, rejects.csv, cache.npz (uint8 faces and label ids per split) and source.txt to index_dir."""
     out = Path(index_dir)
     out.mkdir(parents=True, exist_ok=True)
+    (out / SOURCE).write_text(f"{index.source}\n")
     index.manifest.to_csv(out / MANIFEST, index=False)
     index.rejects.to_csv(out / REJECTS, index=False)
     arrays = {}
@@ -153,6 +155,12 @@ def load_cache(index_dir: str | Path, splits: tuple[str, ...] = ("train", "val")
             raise DataError(f"{Path(index_dir)} has no {' or '.join(missing)} split: it was indexed with "
                             "data.splits=[train]; index again with the default data.splits=[train, test]")
         return {split: (cache[f"x_{split}"], cache[f"y_{split}"]) for split in splits}
+
+
+def indexed_source(index_dir: str | Path, configured: str) -> str:
+    """The source the index was read from; for an index written before that was recorded, the one configured now."""
+    path = Path(index_dir) / SOURCE
+    return path.read_text().strip() if path.exists() else resolve_source(configured)
 
 
 def load_manifest(index_dir: str | Path) -> pd.DataFrame:

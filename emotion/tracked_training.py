@@ -26,7 +26,7 @@ def train_tracked(
             tracking.mark_abandoned(run.abandoned_run_id)
         with tracking.tracked_run(run.run_id) as run_id:
             if run.run_id is None:
-                tracking.log_run_info(config.flatten(config.to_dict(cfg)), runs.provenance_tags(data_hash))
+                tracking.log_run_info(config.flatten(runs.logged_config(cfg)), runs.provenance_tags(data_hash))
                 run.bind(run_id)
             else:
                 log.info("continuing MLflow run %s", run_id)

@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 MODEL_ARTIFACTS = "model"  # the run's artifact folder holding model.json + model.weights.h5
 CANDIDATE, CHAMPION = "candidate", "champion"
 ACCURACY_METRIC = "test_accuracy"
+# MLflow 3's UI opens an experiment of this kind on its runs, instead of its GenAI traces view
+KIND_TAG, MODEL_DEVELOPMENT = "mlflow.experimentKind", "custom_model_development"
+DVC_EXPERIMENT_ENV = "DVC_EXP_NAME"  # set by `dvc exp run` for the stages it runs
 TEST_SPLIT_TAG = "test_manifest_sha256"  # which test images the run was scored on (data.test_split_hash)
 DECISION_TAG = "champion_decision"  # why register made the run the champion, or did not
 
@@ -51,8 +54,10 @@ def setup(cfg: TrackingConfig, create: bool = True) -> str:
         if mlflow.get_experiment_by_name(cfg.experiment) is None:
             local = not uri.startswith(("http://", "https://", "databricks"))
             location = Path(cfg.artifact_dir).resolve().as_uri() if local else None
-            mlflow.create_experiment(cfg.experiment, artifact_location=location)
-        mlflow.set_experiment(cfg.experiment)
+            mlflow.create_experiment(cfg.experiment, artifact_location=location, tags={KIND_TAG: MODEL_DEVELOPMENT})
+        experiment = mlflow.set_experiment(cfg.experiment)
+        if create and experiment.tags.get(KIND_TAG) != MODEL_DEVELOPMENT:  # a store from before the tag was set
+            mlflow.set_experiment_tag(KIND_TAG, MODEL_DEVELOPMENT)
     except MlflowException as err:
         raise TrackingUnavailable(
             f"cannot reach the MLflow tracking store {uri}: {str(err).splitlines()[0]}; start the server or unset "
@@ -71,13 +76,14 @@ def _unreachable(err: Exception, doing: str) -> TrackingUnavailable:
 
 
 @contextlib.contextmanager
-def tracked_run(run_id: str | None, run_name: str | None = None) -> Iterator[str]:
+def tracked_run(run_id: str | None) -> Iterator[str]:
     """Start (or continue) a run and end it FINISHED, KILLED on Ctrl-C, or FAILED; yields its run id.
 
-    A tracking server lost on the way is reported as TrackingUnavailable, in one line.
+    A new run is named after the DVC experiment that runs it, if any. A tracking server lost on the way is reported
+    as TrackingUnavailable, in one line.
     """
     try:
-        run = mlflow.start_run(run_id=run_id, run_name=run_name)
+        run = mlflow.start_run(run_id=run_id, run_name=None if run_id else os.environ.get(DVC_EXPERIMENT_ENV))
     except CONNECTION_ERRORS as err:
         raise _unreachable(err, "starting the run") from err
     status = "FAILED"

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from conftest import PER_CLASS, compose_config
-from emotion import data
+from emotion import data, runs
 from emotion.errors import DataError
 from emotion.labels import CLASS_NAMES
 
@@ -73,6 +73,16 @@ def test_cache_round_trip_and_test_split_only_on_request(kaggle_folder, workdir)
     assert np.array_equal(test_faces, result.faces_u8[rows])
     assert np.array_equal(test_ids, result.manifest.loc[rows, "label_id"])
     assert len(data.manifest_hash("data/index")) == 64
+
+
+def test_runs_record_the_source_the_index_read(kaggle_folder, workdir, monkeypatch):
+    """FER2013_SOURCE stands in for the default data.source: params name the folder actually indexed."""
+    monkeypatch.setenv("FER2013_SOURCE", str(kaggle_folder))
+    cfg = compose_config()
+    data.write_index(data.index_source(cfg.data, cfg.seed), cfg.data.index_dir)
+    monkeypatch.delenv("FER2013_SOURCE")  # the train stage may run in another shell
+    assert cfg.data.source == "kaggle:msambare/fer2013"
+    assert runs.logged_config(cfg)["data"]["source"] == str(kaggle_folder)
 
 
 def test_missing_cache_says_to_run_index(workdir):

@@ -46,7 +46,7 @@ def project(tmp_path_factory, kaggle_folder) -> Path:
     run(["git", "init", "-q"], root)
     run(["git", "add", "-A"], root)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"], root)
-    run(["dvc", "exp", "run", "-S", f"data.source={kaggle_folder}", "-S", "train.epochs=1",
+    run(["dvc", "exp", "run", "-n", "smoke", "-S", f"data.source={kaggle_folder}", "-S", "train.epochs=1",
          "-S", "train.batch_size=8"], root)
     mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
     yield root
@@ -60,6 +60,7 @@ def test_pipeline_logs_the_run_metrics_and_artifacts(project):
     assert set(test_metrics["variants"]) == {"plain", "tta_flip", "unique_plain", "unique_tta_flip"}
     assert test_metrics["variants"]["plain"]["images"] == 28  # the synthetic test split: 4 faces per class
     run = MlflowClient().get_run(test_metrics["run_id"])
+    assert run.info.run_name == "smoke"  # the DVC experiment's name
     assert run.data.params["train.epochs"] == "1" and run.data.params["model.filters"] == "[64, 128, 256, 512]"
     assert run.data.metrics["test_accuracy"] == pytest.approx(test_metrics["accuracy"], abs=1e-4)
     assert {"loss", "val_accuracy", "learning_rate", "test_macro_f1", "test_recall_disgust",
@@ -87,6 +88,9 @@ def test_model_is_registered_with_aliases(project):
     client = MlflowClient()
     for alias in ("candidate", "champion"):
         assert client.get_model_version_by_alias("fer-emotion", alias).run_id == run_id
+    tags = client.get_run(run_id).data.tags
+    assert tags["test_manifest_sha256"] == data.test_split_hash(data.load_manifest(project / "data/index"))
+    assert tags["champion_decision"] == "champion: the first model scored on a recorded test split"
 
 
 @pytest.mark.slow

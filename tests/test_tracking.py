@@ -29,6 +29,26 @@ def test_local_store_keeps_artifacts_in_the_project(workdir, mlflow_store):
     assert (workdir / "mlartifacts" / run.info.run_id / "artifacts" / "note.txt").exists()
 
 
+def test_the_experiment_opens_on_its_runs_in_mlflow_3(workdir, mlflow_store):
+    """MLflow 3's UI shows an experiment without a kind as GenAI traces; old stores get the tag on next use."""
+    tracking.setup(compose_config().tracking)
+    assert mlflow.get_experiment_by_name("fer2013").tags["mlflow.experimentKind"] == "custom_model_development"
+    mlflow.create_experiment("older")
+    tracking.setup(compose_config("tracking.experiment=older").tracking)
+    assert mlflow.get_experiment_by_name("older").tags["mlflow.experimentKind"] == "custom_model_development"
+
+
+def test_runs_are_named_after_the_dvc_experiment(workdir, mlflow_store, monkeypatch):
+    tracking.setup(compose_config().tracking)
+    monkeypatch.setenv("DVC_EXP_NAME", "quick-run")
+    with tracking.tracked_run(None) as run_id:
+        pass
+    monkeypatch.setenv("DVC_EXP_NAME", "other")
+    with tracking.tracked_run(run_id):  # a resumed run keeps its name
+        pass
+    assert MlflowClient().get_run(run_id).info.run_name == "quick-run"
+
+
 def test_tracking_uri_environment_wins(workdir, monkeypatch, mlflow_store):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{workdir}/other.db")
     assert tracking.setup(compose_config().tracking) == f"sqlite:///{workdir}/other.db"
