@@ -35,7 +35,7 @@ def train_tracked(
                                  [tracking.EpochLogger(run_id), *callbacks], cfg.distill, checkpoint=run)
             tracking.log_model(model)
             history = run.history_table(training.HISTORY_METRICS)  # what was logged, without asking MLflow back
-            metrics, curves = reports.write_training_report(run_id, history, cfg.train)
+            metrics, curves = reports.write_training_report(history, cfg.train)
             tracking.log_figure(curves, CURVES)
         run.finish()
     return run_id, metrics

@@ -1,4 +1,4 @@
-"""Stage `index`: read the FER2013 source, reject bad images, write manifest, array cache, metrics and plots."""
+"""Stage `index`: read the FER2013 source, reject bad images, write manifest, array cache, report and plots."""
 
 import logging
 
@@ -17,10 +17,10 @@ def main(raw: DictConfig) -> None:
     cfg = config.validate(raw)
     index = data.index_source(cfg.data, cfg.seed)
     out = data.write_index(index, cfg.data.index_dir)
-    metrics = index_report.write_index_report(index, cfg.data)
+    report = index_report.write_index_report(index, cfg.data)
     log.info(
         "indexed %s images (train %s, val %s, test %s), %d rejected -> %s",
-        f"{len(index.manifest):,}", *(f"{metrics['images'][s]:,}" for s in data.ALL_SPLITS), len(index.rejects), out,
+        f"{len(index.manifest):,}", *(f"{report['images'][s]:,}" for s in data.ALL_SPLITS), len(index.rejects), out,
     )
 
 
