@@ -9,8 +9,7 @@ import logging
 import hydra
 from omegaconf import DictConfig
 
-from emotion import config, data, evaluation, model_io, reports, tracking
-from stages.entry import user_errors_exit
+from stages.entry import stage_help, user_errors_exit
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +17,8 @@ log = logging.getLogger(__name__)
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 @user_errors_exit
 def main(raw: DictConfig) -> None:
+    from emotion import config, data, evaluation, model_io, reports, tracking  # here: --help starts without TensorFlow
+
     cfg = config.validate(raw)
     if cfg.evaluate.model_dir:
         run_id, model = None, model_io.load_model_files(cfg.evaluate.model_dir)
@@ -47,4 +48,5 @@ def main(raw: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    stage_help("evaluate")
     main()
