@@ -1,7 +1,8 @@
 """Stage `evaluate`: score the trained run's model (or evaluate.model_dir) on the untouched test split.
 
 For a run: logs the scores and confusion figure to it and registers the model. For a model folder (a shipped
-model, to re-check its card): indexes data.source itself and only writes metrics/test.json and plots.
+model, to re-check its card): indexes data.source itself and only writes metrics/test.json, reports/test.json
+and plots.
 """
 
 import logging
