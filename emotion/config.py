@@ -16,10 +16,10 @@ class DataConfig:
     source: str = DEFAULT_SOURCE  # folder, zip, fer2013.csv or kaggle:<owner>/<dataset>; FER2013_SOURCE overrides it
     index_dir: str = "data/index"
     val_fraction: float = 0.1
-    max_per_class: Optional[int] = None  # stratified subset per split, for smoke runs and tests
+    max_per_class: Optional[int] = None  # random train images kept per class, for quick runs; test stays whole
     splits: list[str] = field(default_factory=lambda: ["train", "test"])  # [train]: a training-only index
     sharpness_warn_ratio: float = 1.5  # warn when train/test median Laplacian variance differ by more than this
-    metrics_file: str = "metrics/index.json"
+    report_file: str = "reports/index.json"  # counts, duplicates, image statistics
     plots_dir: str = "plots/index"
 
     def __post_init__(self) -> None:
@@ -103,7 +103,7 @@ class TrainConfig:
     resume: bool = True  # continue an interrupted run with the same config; false starts afresh
     run_file: str = "artifacts/train_run.json"
     history_file: str = "plots/train/history.csv"
-    metrics_file: str = "metrics/train.json"
+    metrics_file: str = "metrics/train.json"  # epochs, best epoch and its val_accuracy
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -150,7 +150,8 @@ class DistillConfig:
 @dataclass
 class EvaluateConfig:
     batch_size: int = 256
-    metrics_file: str = "metrics/test.json"
+    metrics_file: str = "metrics/test.json"  # what experiments are compared by: accuracy, macro-F1, disgust recall
+    report_file: str = "reports/test.json"  # every score: per class, confusion matrix, TTA and no-copy variants
     confusion_file: str = "plots/evaluate/confusion.csv"
     figure_file: str = "plots/evaluate/confusion_matrix.png"
     register: bool = True  # register the model and move the candidate/champion aliases

@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 MANIFEST = "manifest.csv"
 REJECTS = "rejects.csv"
 CACHE = "cache.npz"
+SOURCE = "source.txt"  # the source actually read: FER2013_SOURCE may stand in for the configured data.source
 ALL_SPLITS = ("train", "val", "test")
 
 
@@ -97,10 +98,14 @@ def _check_complete(kept: list[Sample], location: str, splits: tuple[str, ...]) 
 
 
 def _subset_per_class(manifest: pd.DataFrame, max_per_class: int, rng: np.random.Generator) -> np.ndarray:
-    """Row numbers of at most max_per_class random images per split and class, in manifest order."""
-    groups = manifest.groupby(["split", "label"], sort=True).indices.values()
-    chosen = [rng.permutation(rows)[:max_per_class] for rows in groups]
-    return np.sort(np.concatenate(chosen))
+    """Row numbers of at most max_per_class random train images per class and of the whole test split, in order.
+
+    The test split stays whole so that a quick experiment is scored on the same images as any other run.
+    """
+    train = (manifest["split"] == "train").to_numpy()
+    rows, groups = np.flatnonzero(train), manifest[train].groupby("label", sort=True).indices.values()
+    chosen = [rows[rng.permutation(group)[:max_per_class]] for group in groups]
+    return np.sort(np.concatenate([np.flatnonzero(~train), *chosen]))
 
 
 def _validation_rows(manifest: pd.DataFrame, fraction: float, rng: np.random.Generator) -> np.ndarray:
@@ -119,9 +124,10 @@ def _validation_rows(manifest: pd.DataFrame, fraction: float, rng: np.random.Gen
 
 
 def write_index(index: Index, index_dir: str | Path) -> Path:
-    """Write manifest.csv, rejects.csv and cache.npz (uint8 faces and label ids per split) to index_dir."""
+    """Write manifest.csv, rejects.csv, cache.npz (uint8 faces and label ids per split) and source.txt to index_dir."""
     out = Path(index_dir)
     out.mkdir(parents=True, exist_ok=True)
+    (out / SOURCE).write_text(f"{index.source}\n")
     index.manifest.to_csv(out / MANIFEST, index=False)
     index.rejects.to_csv(out / REJECTS, index=False)
     arrays = {}
@@ -151,6 +157,12 @@ def load_cache(index_dir: str | Path, splits: tuple[str, ...] = ("train", "val")
         return {split: (cache[f"x_{split}"], cache[f"y_{split}"]) for split in splits}
 
 
+def indexed_source(index_dir: str | Path, configured: str) -> str:
+    """The source the index was read from; for an index written before that was recorded, the one configured now."""
+    path = Path(index_dir) / SOURCE
+    return path.read_text().strip() if path.exists() else resolve_source(configured)
+
+
 def load_manifest(index_dir: str | Path) -> pd.DataFrame:
     """The index's manifest: one row per kept image (split, label, label_id, ref, sha256), in cache order per split."""
     return pd.read_csv(Path(index_dir) / MANIFEST)
@@ -172,4 +184,13 @@ def manifest_hash(index_dir: str | Path) -> str:
     """
     manifest = load_manifest(index_dir)
     rows = manifest.loc[manifest["split"].isin(["train", "val"]), ["split", "label_id", "sha256"]]
+    return hashlib.sha256(rows.to_csv(index=False).encode()).hexdigest()
+
+
+def test_split_hash(manifest: pd.DataFrame) -> str:
+    """sha256 of the test split's (label, face hash) pairs, sorted: which test images a score was measured on.
+
+    Test scores compare only where this is equal; the listing order of a folder, zip or csv does not change it.
+    """
+    rows = manifest.loc[manifest["split"] == "test", ["label_id", "sha256"]].sort_values(["label_id", "sha256"])
     return hashlib.sha256(rows.to_csv(index=False).encode()).hexdigest()

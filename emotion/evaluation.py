@@ -20,7 +20,7 @@ class Scores:
 
     @classmethod
     def from_report(cls, report: dict) -> "Scores":
-        """Scores back from a metrics/test.json report."""
+        """Scores back from a test report (reports/test.json, a model folder's metrics.json)."""
         return cls(report["accuracy"], report["macro_f1"], report["weighted_f1"], report["per_class"],
                    np.array(report["confusion_matrix"]))
 

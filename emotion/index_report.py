@@ -1,4 +1,4 @@
-"""What DVC and people read after indexing: class counts, duplicates, image statistics (metrics JSON and figures)."""
+"""What DVC and people read after indexing: class counts, duplicates, image statistics (report JSON and figures)."""
 
 import logging
 from pathlib import Path
@@ -17,14 +17,11 @@ DUPLICATES = "duplicates.csv"
 
 
 def write_index_report(index: Index, cfg: DataConfig) -> dict:
-    """Write metrics, plots and duplicates.csv for an index and return the metrics."""
+    """Write the report (JSON), figures and duplicates.csv for an index and return the report."""
     plots = Path(cfg.plots_dir)
     plots.mkdir(parents=True, exist_ok=True)
     counts = pd.crosstab(index.manifest["label"], index.manifest["split"]).reindex(
         index=list(CLASS_NAMES), columns=list(ALL_SPLITS), fill_value=0
-    )
-    counts.rename_axis("label").reset_index().melt("label", var_name="split", value_name="images").to_csv(
-        plots / "class_distribution.csv", index=False
     )
     figures.save(figures.class_distribution(counts), plots / "class_distribution.png")
 
@@ -42,7 +39,7 @@ def write_index_report(index: Index, cfg: DataConfig) -> dict:
 
     stats = quality.image_stats(index.faces_u8)
     figures.save(figures.image_stats(stats, index.manifest["split"]), plots / "image_stats.png")
-    metrics = {
+    report = {
         "source": index.source,
         "images": {split: int(counts[split].sum()) for split in ALL_SPLITS},
         "per_class": {split: counts[split].to_dict() for split in ALL_SPLITS},
@@ -50,5 +47,5 @@ def write_index_report(index: Index, cfg: DataConfig) -> dict:
         "duplicates": dup_summary,
         "image_stats": quality.compare_splits(stats, index.manifest["split"], cfg.sharpness_warn_ratio),
     }
-    write_json(metrics, cfg.metrics_file)
-    return metrics
+    write_json(report, cfg.report_file)
+    return report

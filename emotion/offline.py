@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from emotion import config, data, figures, runs, training
+from emotion import data, figures, runs, training
 from emotion.config import Config
 from emotion.model_io import CURVES, HISTORY, PARAMS, TAGS, save_model_files, write_expected_predictions
 
@@ -24,7 +24,7 @@ def train_to_folder(cfg: Config, arrays: dict, folder: str | Path) -> pd.DataFra
         history = run.history_table(training.HISTORY_METRICS)
         history.to_csv(folder / HISTORY, index=False)
         figures.save(figures.training_curves(history), folder / CURVES)
-        (folder / PARAMS).write_text(yaml.safe_dump(config.to_dict(cfg), sort_keys=False))
+        (folder / PARAMS).write_text(yaml.safe_dump(runs.logged_config(cfg), sort_keys=False))
         (folder / TAGS).write_text(json.dumps(runs.provenance_tags(data_hash), indent=2) + "\n")
         run.finish()
     return history

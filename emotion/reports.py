@@ -1,4 +1,4 @@
-"""What DVC and people read after training and evaluation: metrics JSON, plot tables and figures."""
+"""What DVC and people read after training and evaluation: metrics and report JSON, tables and figures."""
 
 from pathlib import Path
 
@@ -12,17 +12,18 @@ from emotion.labels import CLASS_NAMES
 from emotion.model_io import CURVES
 
 
-def write_training_report(run_id: str, history: pd.DataFrame, cfg: TrainConfig):
-    """Per-epoch history (CSV for dvc plots), curves figure and final metrics JSON; returns (metrics, figure)."""
+def write_training_report(history: pd.DataFrame, cfg: TrainConfig):
+    """Per-epoch history (CSV), curves figure and the metrics experiments compare (JSON); returns (metrics, figure).
+
+    The last epoch's values are history's last row; the run id is in train.run_file.
+    """
     Path(cfg.history_file).parent.mkdir(parents=True, exist_ok=True)
     history.to_csv(cfg.history_file, index=False)
     fig = figures.training_curves(history)
     figures.save(fig, Path(cfg.history_file).with_name(CURVES))
     best = history.loc[history["val_accuracy"].idxmax()]
     metrics = {
-        "run_id": run_id,
         "epochs": int(history["epoch"].max()),
-        "final": {k: round(float(history[k].iloc[-1]), 4) for k in history.columns if k not in ("epoch", "learning_rate")},
         "best_val_accuracy": round(float(best["val_accuracy"]), 4),
         "best_epoch": int(best["epoch"]),
     }
@@ -32,12 +33,13 @@ def write_training_report(run_id: str, history: pd.DataFrame, cfg: TrainConfig):
 
 def write_evaluation_report(scores: Scores, variants: dict, label_ids, predicted_ids, model_ref: dict,
                             cfg: EvaluateConfig) -> dict:
-    """Test metrics JSON, a per-image actual/predicted table for DVC's confusion plot, and the confusion figure.
+    """The full test report and the few metrics experiments compare (JSON), a per-image actual/predicted table and
+    the confusion figure; returns the report.
 
     model_ref names what was scored: {"run_id": ...} or {"model_dir": ...}; variants holds the headline scores
     with and without flip TTA, on all test faces and on those without a copy in training.
     """
-    metrics = {
+    report = {
         **model_ref,
         "accuracy": round(scores.accuracy, 4),
         "macro_f1": round(scores.macro_f1, 4),
@@ -47,7 +49,9 @@ def write_evaluation_report(scores: Scores, variants: dict, label_ids, predicted
         "tta_flip": cfg.tta_flip,
         "variants": {name: {k: round(v, 4) for k, v in row.items()} for name, row in variants.items()},
     }
-    write_json(metrics, cfg.metrics_file)
+    write_json(report, cfg.report_file)
+    write_json({"accuracy": report["accuracy"], "macro_f1": report["macro_f1"],
+                "recall_disgust": report["per_class"]["disgust"]["recall"]}, cfg.metrics_file)
     Path(cfg.confusion_file).parent.mkdir(parents=True, exist_ok=True)
     names = pd.Series(CLASS_NAMES)
     pd.DataFrame({"actual": names[label_ids].to_numpy(), "predicted": names[predicted_ids].to_numpy()}).to_csv(
@@ -55,4 +59,4 @@ def write_evaluation_report(scores: Scores, variants: dict, label_ids, predicted
     )
     Path(cfg.figure_file).parent.mkdir(parents=True, exist_ok=True)
     figures.save(figures.confusion_matrices(scores.confusion), cfg.figure_file)
-    return metrics
+    return report

@@ -78,22 +78,23 @@ def import_run(folder: str | Path, registered_model: str) -> tuple[str, dict]:
         if not (folder / name).exists():
             raise ModelNotFound(f"{folder}: missing {name}; an exported run holds {ARCHITECTURE}, {WEIGHTS}, {PARAMS}")
     weights_sha = hashlib.sha256((folder / WEIGHTS).read_bytes()).hexdigest()
+    tags = json.loads((folder / TAGS).read_text()) if (folder / TAGS).exists() else {}
     found = tracking.find_run(WEIGHTS_TAG, weights_sha)
     report = json.loads((folder / METRICS).read_text()) if (folder / METRICS).exists() else None
-    run_id = found or _log_run(folder, weights_sha, report)
+    run_id = found or _log_run(folder, tags | {WEIGHTS_TAG: weights_sha, "imported_from": str(folder)}, report)
     if found:
+        tracking.set_tags(run_id, tags)  # what the folder records now (e.g. its test split) and an old import lacks
         log.info("%s was imported before as run %s", folder, run_id)
     aliases = tracking.register(run_id, registered_model, report["accuracy"]) if report else {}
     return run_id, aliases
 
 
-def _log_run(folder: Path, weights_sha: str, report: dict | None) -> str:
-    tags = json.loads((folder / TAGS).read_text()) if (folder / TAGS).exists() else {}
+def _log_run(folder: Path, tags: dict, report: dict | None) -> str:
     history = pd.read_csv(folder / HISTORY).to_dict("records") if (folder / HISTORY).exists() else []
     present = [name for name in (ARCHITECTURE, WEIGHTS, INT8, *FIGURES, CARD) if (folder / name).exists()]
     return tracking.log_finished_run(
         name=folder.name,
-        tags=tags | {WEIGHTS_TAG: weights_sha, "imported_from": str(folder)},
+        tags=tags,
         params=config.flatten(yaml.safe_load((folder / PARAMS).read_text())),
         history=[{k: v for k, v in row.items() if pd.notna(v)} for row in history],
         metrics=Scores.from_report(report).flat() if report else {},

@@ -18,7 +18,7 @@ import keras
 import pandas as pd
 from filelock import FileLock, Timeout
 
-from emotion import config, provenance
+from emotion import config, data, provenance
 from emotion.config import Config
 from emotion.jsonfiles import read_json, write_json
 from emotion.errors import CheckpointInUse, TrainingInterrupted, UserError
@@ -39,6 +39,13 @@ def fingerprint(settings: dict) -> str:
 def settings_of(cfg: Config, data_hash: str) -> dict:
     """What must match for a checkpoint to be resumed: the flat config (less train.resume) and the data."""
     return {k: v for k, v in config.flatten(config.to_dict(cfg)).items() if k != "train.resume"} | {"data": data_hash}
+
+
+def logged_config(cfg: Config) -> dict:
+    """The config as a run records it (nested): data.source is the source the index was actually read from."""
+    tree = config.to_dict(cfg)
+    tree["data"]["source"] = data.indexed_source(cfg.data.index_dir, cfg.data.source)
+    return tree
 
 
 def provenance_tags(data_hash: str) -> dict[str, str]:

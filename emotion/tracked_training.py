@@ -26,7 +26,7 @@ def train_tracked(
             tracking.mark_abandoned(run.abandoned_run_id)
         with tracking.tracked_run(run.run_id) as run_id:
             if run.run_id is None:
-                tracking.log_run_info(config.flatten(config.to_dict(cfg)), runs.provenance_tags(data_hash))
+                tracking.log_run_info(config.flatten(runs.logged_config(cfg)), runs.provenance_tags(data_hash))
                 run.bind(run_id)
             else:
                 log.info("continuing MLflow run %s", run_id)
@@ -35,7 +35,7 @@ def train_tracked(
                                  [tracking.EpochLogger(run_id), *callbacks], cfg.distill, checkpoint=run)
             tracking.log_model(model)
             history = run.history_table(training.HISTORY_METRICS)  # what was logged, without asking MLflow back
-            metrics, curves = reports.write_training_report(run_id, history, cfg.train)
+            metrics, curves = reports.write_training_report(history, cfg.train)
             tracking.log_figure(curves, CURVES)
         run.finish()
     return run_id, metrics

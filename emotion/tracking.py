@@ -24,6 +24,11 @@ log = logging.getLogger(__name__)
 MODEL_ARTIFACTS = "model"  # the run's artifact folder holding model.json + model.weights.h5
 CANDIDATE, CHAMPION = "candidate", "champion"
 ACCURACY_METRIC = "test_accuracy"
+# MLflow 3's UI opens an experiment of this kind on its runs, instead of its GenAI traces view
+KIND_TAG, MODEL_DEVELOPMENT = "mlflow.experimentKind", "custom_model_development"
+DVC_EXPERIMENT_ENV = "DVC_EXP_NAME"  # set by `dvc exp run` for the stages it runs
+TEST_SPLIT_TAG = "test_manifest_sha256"  # which test images the run was scored on (data.test_split_hash)
+DECISION_TAG = "champion_decision"  # why register made the run the champion, or did not
 
 
 def setup(cfg: TrackingConfig, create: bool = True) -> str:
@@ -46,8 +51,10 @@ def setup(cfg: TrackingConfig, create: bool = True) -> str:
         if mlflow.get_experiment_by_name(cfg.experiment) is None:
             local = not uri.startswith(("http://", "https://", "databricks"))
             location = Path(cfg.artifact_dir).resolve().as_uri() if local else None
-            mlflow.create_experiment(cfg.experiment, artifact_location=location)
-        mlflow.set_experiment(cfg.experiment)
+            mlflow.create_experiment(cfg.experiment, artifact_location=location, tags={KIND_TAG: MODEL_DEVELOPMENT})
+        experiment = mlflow.set_experiment(cfg.experiment)
+        if create and experiment.tags.get(KIND_TAG) != MODEL_DEVELOPMENT:  # a store from before the tag was set
+            mlflow.set_experiment_tag(KIND_TAG, MODEL_DEVELOPMENT)
     except MlflowException as err:
         raise TrackingUnavailable(
             f"cannot reach the MLflow tracking store {uri}: {str(err).splitlines()[0]}; start the server or unset "
@@ -66,13 +73,14 @@ def _unreachable(err: Exception, doing: str) -> TrackingUnavailable:
 
 
 @contextlib.contextmanager
-def tracked_run(run_id: str | None, run_name: str | None = None) -> Iterator[str]:
+def tracked_run(run_id: str | None) -> Iterator[str]:
     """Start (or continue) a run and end it FINISHED, KILLED on Ctrl-C, or FAILED; yields its run id.
 
-    A tracking server lost on the way is reported as TrackingUnavailable, in one line.
+    A new run is named after the DVC experiment that runs it, if any. A tracking server lost on the way is reported
+    as TrackingUnavailable, in one line.
     """
     try:
-        run = mlflow.start_run(run_id=run_id, run_name=run_name)
+        run = mlflow.start_run(run_id=run_id, run_name=None if run_id else os.environ.get(DVC_EXPERIMENT_ENV))
     except CONNECTION_ERRORS as err:
         raise _unreachable(err, "starting the run") from err
     status = "FAILED"
@@ -144,11 +152,19 @@ def log_run_info(params: dict, tags: dict) -> None:
     mlflow.set_tags(tags)
 
 
-def log_scores(run_id: str, metrics: dict[str, float], figure_file: str | Path) -> None:
-    """Add test metrics and the confusion figure to a finished run."""
+def set_tags(run_id: str, tags: dict[str, str]) -> None:
+    """Set tags on a run, active or finished."""
+    client = MlflowClient()
+    for key, value in tags.items():
+        client.set_tag(run_id, key, value)
+
+
+def log_scores(run_id: str, metrics: dict[str, float], figure_file: str | Path, test_split: str) -> None:
+    """Add test metrics, the confusion figure and the test split's hash (data.test_split_hash) to a finished run."""
     with mlflow.start_run(run_id=run_id):
         mlflow.log_metrics(metrics)
         mlflow.log_artifact(str(figure_file))
+        mlflow.set_tag(TEST_SPLIT_TAG, test_split)
 
 
 def log_figure(fig, name: str) -> None:
@@ -224,7 +240,10 @@ def download_model(run_id: str, dst: str | Path | None = None) -> Path:
 def register(run_id: str, name: str, accuracy: float) -> dict[str, int]:
     """Register the run's model (once per run), alias it 'candidate', and 'champion' if it beats the champion.
 
-    Returns {alias: version} for the aliases that now point at this run's version.
+    Scores compare only on the same test images: a run becomes the champion when it has a recorded test split
+    (TEST_SPLIT_TAG) and the registry has no champion yet, or the champion's split is the same and its accuracy
+    lower. Why it did or did not is logged and tagged on the run (DECISION_TAG). Returns {alias: version} for the
+    aliases that now point at this run's version.
     """
     client = MlflowClient()
     try:
@@ -237,20 +256,39 @@ def register(run_id: str, name: str, accuracy: float) -> dict[str, int]:
     )
     client.set_registered_model_alias(name, CANDIDATE, version.version)
     aliases = {CANDIDATE: int(version.version)}
-    best = champion_accuracy(client, name)
-    if best is None or accuracy > best:
+    promote, reason = _champion_decision(client, name, run_id, accuracy)
+    if promote:
         client.set_registered_model_alias(name, CHAMPION, version.version)
         aliases[CHAMPION] = int(version.version)
+    client.set_tag(run_id, DECISION_TAG, reason)
+    log.info("%s version %s: %s", name, version.version, reason)
     return aliases
 
 
-def champion_accuracy(client: MlflowClient, name: str) -> float | None:
-    """Test accuracy of the current champion's run, or None when there is no champion."""
+def _champion_decision(client: MlflowClient, name: str, run_id: str, accuracy: float) -> tuple[bool, str]:
+    """Whether the run becomes the champion, and the reason in one sentence."""
+    test_split = client.get_run(run_id).data.tags.get(TEST_SPLIT_TAG)
+    if test_split is None:
+        return False, (f"not promoted to {CHAMPION}: the run has no {TEST_SPLIT_TAG} tag, so which test images it "
+                       "was scored on is unknown; score it with the evaluate stage")
     try:
         champion = client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException:
-        return None
-    return client.get_run(champion.run_id).data.metrics.get(ACCURACY_METRIC)
+        return True, f"{CHAMPION}: the first model scored on a recorded test split"
+    if champion.run_id == run_id:
+        return True, f"{CHAMPION} already"
+    champion_run = client.get_run(champion.run_id)
+    champion_split = champion_run.data.tags.get(TEST_SPLIT_TAG)
+    if champion_split != test_split:
+        why = ("has no recorded test split (import or evaluate it again to record one)" if champion_split is None
+               else "was scored on other test images (another data.source)")
+        return False, (f"not promoted to {CHAMPION}: {CHAMPION} version {champion.version} (run {champion.run_id}) "
+                       f"{why}, so the accuracies do not compare")
+    best = champion_run.data.metrics.get(ACCURACY_METRIC, float("-inf"))
+    if accuracy <= best:
+        return False, (f"not promoted to {CHAMPION}: test accuracy {accuracy:.4f} does not beat {CHAMPION} version "
+                       f"{champion.version}'s {best:.4f}")
+    return True, f"{CHAMPION}: test accuracy {accuracy:.4f} beats version {champion.version}'s {best:.4f}"
 
 
 def write_run_pointer(run_id: str, path: str | Path) -> None:

@@ -23,7 +23,7 @@ if [ ! -f "$INDEX/cache.npz" ]; then
   DATA="${GPU_DATA:-/tmp/fer2013-train}"
   mkdir -p "$DATA" && tar -xJf "${GPU_ARCHIVE:-.gpu/fer2013-train.tar.xz}" -C "$DATA"
   "$PYTHON" -m stages.index "data.source=$DATA" "data.splits=[train]" \
-    "data.index_dir=$INDEX" "data.metrics_file=$INDEX/metrics.json" "data.plots_dir=$INDEX/plots" "${HYDRA[@]}"
+    "data.index_dir=$INDEX" "data.report_file=$INDEX/metrics.json" "data.plots_dir=$INDEX/plots" "${HYDRA[@]}"
 fi
 timeout --signal=INT "${GPU_MINUTES:-9}m" "$PYTHON" -m stages.train_offline "+export_dir=$EXPORT_DIR" \
   "data.index_dir=$INDEX" "train.checkpoint_dir=${GPU_CHECKPOINTS:-.gpu/checkpoints}" "${HYDRA[@]}" "$@"

@@ -1,4 +1,5 @@
-"""What every entry point shares: user errors end the program with one line instead of a traceback."""
+"""What every entry point shares: user errors end the program with one line instead of a traceback, and a Hydra
+stage's --help says what the stage does."""
 
 import functools
 import sys
@@ -22,3 +23,12 @@ def user_errors_exit(main):
             sys.exit(f"error: {err}")
 
     return wrapper
+
+
+def stage_help(stage: str) -> None:
+    """Let a Hydra stage's --help show conf/hydra/help/<stage>.yaml: what it does and its main options.
+
+    Hydra takes its help text from the hydra/help config group, which an entry point can only pick by an override.
+    """
+    if {"--help", "-h"} & set(sys.argv[1:]):
+        sys.argv.append(f"hydra/help={stage}")

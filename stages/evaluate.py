@@ -1,7 +1,8 @@
 """Stage `evaluate`: score the trained run's model (or evaluate.model_dir) on the untouched test split.
 
 For a run: logs the scores and confusion figure to it and registers the model. For a model folder (a shipped
-model, to re-check its card): indexes data.source itself and only writes metrics/test.json and plots.
+model, to re-check its card): indexes data.source itself and only writes metrics/test.json, reports/test.json
+and plots.
 """
 
 import logging
@@ -9,8 +10,7 @@ import logging
 import hydra
 from omegaconf import DictConfig
 
-from emotion import config, data, evaluation, model_io, reports, tracking
-from stages.entry import user_errors_exit
+from stages.entry import stage_help, user_errors_exit
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 @user_errors_exit
 def main(raw: DictConfig) -> None:
+    from emotion import config, data, evaluation, model_io, reports, tracking  # here: --help starts without TensorFlow
+
     cfg = config.validate(raw)
     if cfg.evaluate.model_dir:
         run_id, model = None, model_io.load_model_files(cfg.evaluate.model_dir)
@@ -36,7 +38,8 @@ def main(raw: DictConfig) -> None:
     model_ref = {"run_id": run_id} if run_id else {"model_dir": cfg.evaluate.model_dir}
     reports.write_evaluation_report(scores, variants, label_ids, probs.argmax(axis=1), model_ref, cfg.evaluate)
     if run_id:
-        tracking.log_scores(run_id, scores.flat() | evaluation.flat_variants(variants), cfg.evaluate.figure_file)
+        tracking.log_scores(run_id, scores.flat() | evaluation.flat_variants(variants), cfg.evaluate.figure_file,
+                            data.test_split_hash(manifest))
         if cfg.evaluate.register:
             log.info("registry aliases: %s", tracking.register(run_id, cfg.tracking.registered_model, scores.accuracy))
     unique = variants["unique_tta_flip" if cfg.evaluate.tta_flip else "unique_plain"]
@@ -46,4 +49,5 @@ def main(raw: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    stage_help("evaluate")
     main()

@@ -3,7 +3,6 @@
 import argparse
 import logging
 
-from emotion import run_export, tracking
 from emotion.config import TrackingConfig
 from stages.entry import user_errors_exit
 
@@ -11,9 +10,11 @@ from stages.entry import user_errors_exit
 @user_errors_exit
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m stages.export_run", description=__doc__)
-    parser.add_argument("run_id")
-    parser.add_argument("folder")
+    parser.add_argument("run_id", help="the MLflow run to export (32 hex characters; mlflow ui lists them)")
+    parser.add_argument("folder", help="where to write it, e.g. models/<name> (created if missing)")
     args = parser.parse_args(argv)
+    from emotion import run_export, tracking  # after parsing: --help starts without TensorFlow or MLflow
+
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     tracking.setup(TrackingConfig())
     logging.info("run %s -> %s", args.run_id, run_export.export_run(args.run_id, args.folder))

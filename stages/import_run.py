@@ -4,7 +4,6 @@
 import argparse
 import logging
 
-from emotion import run_export, tracking
 from emotion.config import TrackingConfig
 from stages.entry import user_errors_exit
 
@@ -14,10 +13,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m stages.import_run", description=__doc__)
     parser.add_argument("folder", help="folder with model.json, model.weights.h5, params.yaml [history.csv, "
                                        "metrics.json, figures, README.md]")
-    parser.add_argument("--registered-model", default=TrackingConfig.registered_model)
+    parser.add_argument("--registered-model", default=TrackingConfig.registered_model,
+                        help="registered model to add it to (default: %(default)s)")
     parser.add_argument("--run-file", help="also write the run id here (artifacts/train_run.json lets the evaluate "
                                            "stage score the imported run)")
     args = parser.parse_args(argv)
+    from emotion import run_export, tracking  # after parsing: --help starts without TensorFlow or MLflow
+
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     tracking.setup(TrackingConfig())
     run_id, aliases = run_export.import_run(args.folder, args.registered_model)

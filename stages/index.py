@@ -1,12 +1,11 @@
-"""Stage `index`: read the FER2013 source, reject bad images, write manifest, array cache, metrics and plots."""
+"""Stage `index`: read the FER2013 source, reject bad images, write manifest, array cache, report and plots."""
 
 import logging
 
 import hydra
 from omegaconf import DictConfig
 
-from emotion import config, data, index_report
-from stages.entry import user_errors_exit
+from stages.entry import stage_help, user_errors_exit
 
 log = logging.getLogger(__name__)
 
@@ -14,15 +13,18 @@ log = logging.getLogger(__name__)
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 @user_errors_exit
 def main(raw: DictConfig) -> None:
+    from emotion import config, data, index_report  # here: --help starts without TensorFlow
+
     cfg = config.validate(raw)
     index = data.index_source(cfg.data, cfg.seed)
     out = data.write_index(index, cfg.data.index_dir)
-    metrics = index_report.write_index_report(index, cfg.data)
+    report = index_report.write_index_report(index, cfg.data)
     log.info(
         "indexed %s images (train %s, val %s, test %s), %d rejected -> %s",
-        f"{len(index.manifest):,}", *(f"{metrics['images'][s]:,}" for s in data.ALL_SPLITS), len(index.rejects), out,
+        f"{len(index.manifest):,}", *(f"{report['images'][s]:,}" for s in data.ALL_SPLITS), len(index.rejects), out,
     )
 
 
 if __name__ == "__main__":
+    stage_help("index")
     main()

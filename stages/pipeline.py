@@ -1,4 +1,5 @@
-"""`fer-pipeline`: run the DVC pipeline (index -> train -> evaluate) of this checkout, i.e. `dvc repro` in it.
+"""`fer-pipeline`: run the DVC pipeline (index -> train -> evaluate) of this checkout: params.yaml composed from conf/
+(whatever an earlier `dvc exp run -S` left in it), then `dvc repro`.
 
 Arguments other than --help go to dvc repro, e.g. `fer-pipeline --force train` (see dvc repro --help).
 """
@@ -9,6 +10,8 @@ import sys
 from pathlib import Path
 
 from emotion.project_files import checkout
+from stages import params
+
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="fer-pipeline", description=__doc__, allow_abbrev=False,
@@ -21,6 +24,7 @@ def main(argv: list[str] | None = None) -> None:
     # dvc.yaml's `python -m stages.<stage>` must be this environment's Python, not the first one on PATH
     env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
     os.chdir(root)
+    params.main([])
     os.execve(sys.executable, [sys.executable, "-m", "dvc", "repro", *dvc_args], env)
 
 

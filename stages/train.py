@@ -5,8 +5,7 @@ import logging
 import hydra
 from omegaconf import DictConfig
 
-from emotion import config, data, tracked_training, tracking
-from stages.entry import user_errors_exit
+from stages.entry import stage_help, user_errors_exit
 
 log = logging.getLogger(__name__)
 
@@ -14,6 +13,8 @@ log = logging.getLogger(__name__)
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 @user_errors_exit
 def main(raw: DictConfig) -> None:
+    from emotion import config, data, tracked_training, tracking  # here: --help starts without TensorFlow
+
     cfg = config.validate(raw)
     arrays = data.load_cache(cfg.data.index_dir)
     tracking.setup(cfg.tracking)
@@ -23,4 +24,5 @@ def main(raw: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    stage_help("train")
     main()

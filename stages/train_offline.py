@@ -7,8 +7,7 @@ import logging
 import hydra
 from omegaconf import DictConfig, open_dict
 
-from emotion import config, data, offline
-from stages.entry import user_errors_exit
+from stages.entry import stage_help, user_errors_exit
 
 log = logging.getLogger(__name__)
 
@@ -16,6 +15,8 @@ log = logging.getLogger(__name__)
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 @user_errors_exit
 def main(raw: DictConfig) -> None:
+    from emotion import config, data, offline  # here: --help starts without TensorFlow
+
     with open_dict(raw):
         export_dir = raw.pop("export_dir", "runs/offline")
     cfg = config.validate(raw)
@@ -25,4 +26,5 @@ def main(raw: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    stage_help("train_offline")
     main()

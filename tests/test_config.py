@@ -9,13 +9,28 @@ from omegaconf import OmegaConf
 
 from conftest import ROOT, compose_config
 from emotion.errors import ConfigError
+from stages import params
 
 
 def test_params_yaml_is_conf_composed():
-    """params.yaml is what DVC composes from conf/; edit conf/ and run `dvc exp run` to update it."""
+    """params.yaml is what DVC composes from conf/; edit conf/ and run `python -m stages.params` to update it."""
     with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
         composed = OmegaConf.to_container(compose("config"), resolve=True)
     assert yaml.safe_load(Path(ROOT / "params.yaml").read_text()) == composed
+    assert params.composed_params() == (ROOT / "params.yaml").read_text()
+
+
+def test_regenerating_params_undoes_an_experiments_overrides(tmp_path, caplog):
+    """What `dvc exp run -S train.epochs=2 -S data.max_per_class=300` leaves behind is replaced by conf/ exactly."""
+    dirty = yaml.safe_load((ROOT / "params.yaml").read_text())
+    dirty["train"]["epochs"], dirty["data"]["max_per_class"] = 2, 300
+    target = tmp_path / "params.yaml"
+    target.write_text(yaml.safe_dump(dirty, sort_keys=False))
+    with caplog.at_level("INFO"):
+        params.main(["--output", str(target)])
+    assert target.read_text() == (ROOT / "params.yaml").read_text()
+    assert "rewritten from conf/" in caplog.text
+    assert not params.write_params(target)  # already in step: nothing written
 
 
 def test_defaults_are_the_reference_recipe():

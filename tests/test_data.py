@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from conftest import PER_CLASS, compose_config
-from emotion import data
+from emotion import data, runs
 from emotion.errors import DataError
 from emotion.labels import CLASS_NAMES
 
@@ -48,10 +48,19 @@ def test_validation_split_is_stratified_seeded_and_from_train_only(kaggle_folder
     assert not data.index_source(other_seed.data, other_seed.seed).manifest.equals(first.manifest)
 
 
-def test_max_per_class_takes_a_stratified_subset(kaggle_folder):
-    result = index(kaggle_folder, "data.max_per_class=2")
+def test_max_per_class_subsets_train_and_keeps_the_test_split_whole(kaggle_folder):
+    whole, result = index(kaggle_folder), index(kaggle_folder, "data.max_per_class=2")
     counts = result.manifest.assign(split=result.manifest["split"].replace("val", "train"))
-    assert (counts.groupby(["split", "label"]).size() == 2).all()
+    assert (counts.groupby(["split", "label"]).size()["train"] == 2).all()
+    assert (counts.groupby(["split", "label"]).size()["test"] == PER_CLASS).all()
+    assert data.test_split_hash(result.manifest) == data.test_split_hash(whole.manifest)
+
+
+def test_test_split_hash_names_the_test_images_whatever_the_source_kind(kaggle_folder, kaggle_zip, fer_csv):
+    manifests = [index(source).manifest for source in (kaggle_folder, kaggle_zip, fer_csv)]
+    assert len({data.test_split_hash(manifest) for manifest in manifests}) == 1
+    one_less = manifests[0].drop(index=manifests[0].index[manifests[0]["split"] == "test"][0])
+    assert data.test_split_hash(one_less) != data.test_split_hash(manifests[0])
 
 
 def test_cache_round_trip_and_test_split_only_on_request(kaggle_folder, workdir):
@@ -64,6 +73,16 @@ def test_cache_round_trip_and_test_split_only_on_request(kaggle_folder, workdir)
     assert np.array_equal(test_faces, result.faces_u8[rows])
     assert np.array_equal(test_ids, result.manifest.loc[rows, "label_id"])
     assert len(data.manifest_hash("data/index")) == 64
+
+
+def test_runs_record_the_source_the_index_read(kaggle_folder, workdir, monkeypatch):
+    """FER2013_SOURCE stands in for the default data.source: params name the folder actually indexed."""
+    monkeypatch.setenv("FER2013_SOURCE", str(kaggle_folder))
+    cfg = compose_config()
+    data.write_index(data.index_source(cfg.data, cfg.seed), cfg.data.index_dir)
+    monkeypatch.delenv("FER2013_SOURCE")  # the train stage may run in another shell
+    assert cfg.data.source == "kaggle:msambare/fer2013"
+    assert runs.logged_config(cfg)["data"]["source"] == str(kaggle_folder)
 
 
 def test_missing_cache_says_to_run_index(workdir):

@@ -41,18 +41,22 @@ def test_shipped_files_are_found_in_the_checkout_or_beside_the_installed_code(mo
     assert project_files.default_model_dir() == tmp_path / "fer_pipeline" / "models" / project_files.DEFAULT_MODEL
 
 
-def test_fer_pipeline_runs_dvc_repro_in_the_checkout_with_this_python(tmp_path):
+def test_fer_pipeline_composes_conf_then_runs_dvc_repro_in_the_checkout_with_this_python(tmp_path):
     project = tmp_path / "project"
     (project / ".dvc").mkdir(parents=True)  # a DVC project without git, as `dvc init --no-scm` leaves it
     (project / ".dvc" / "config").write_text("[core]\n    no_scm = True\n")
-    stage = "cmd: python -c 'import sys; print(sys.executable)' > python.txt\n    outs: [python.txt]"
+    (project / "params.yaml").write_text("train:\n  epochs: 2\n")  # as an earlier `dvc exp run -S` leaves it
+    stage = ("cmd: python -c 'import sys; print(sys.executable)' > python.txt && cp params.yaml seen.yaml\n"
+             "    outs: [python.txt, seen.yaml]")
     (project / "dvc.yaml").write_text(f"stages:\n  which:\n    {stage}\n")
+    shutil.copytree(ROOT / "conf", project / "conf")
     code = (f"from pathlib import Path\nfrom emotion import project_files\n"
             f"project_files.BESIDE_CODE = Path('{project}')\nfrom stages.pipeline import main\nmain(['which'])")
     env = {**os.environ, "PATH": "/usr/bin:/bin"}  # no Python of this environment on PATH
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert (project / "python.txt").read_text().strip() == sys.executable
+    assert (project / "seen.yaml").read_text() == (ROOT / "params.yaml").read_text()  # conf/, not the leftover
 
 
 def git_files() -> list[str]:

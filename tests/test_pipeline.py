@@ -47,7 +47,7 @@ def project(tmp_path_factory, kaggle_folder) -> Path:
     run(["git", "init", "-q"], root)
     run(["git", "add", "-A"], root)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"], root)
-    run(["dvc", "exp", "run", "-S", f"data.source={kaggle_folder}", "-S", "train.epochs=1",
+    run(["dvc", "exp", "run", "-n", "smoke", "-S", f"data.source={kaggle_folder}", "-S", "train.epochs=1",
          "-S", "train.batch_size=8"], root)
     mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
     yield root
@@ -56,11 +56,16 @@ def project(tmp_path_factory, kaggle_folder) -> Path:
 
 @pytest.mark.slow
 def test_pipeline_logs_the_run_metrics_and_artifacts(project):
-    test_metrics = json.loads((project / "metrics/test.json").read_text())
+    compared = {name: json.loads((project / f"metrics/{name}.json").read_text()) for name in ("train", "test")}
+    assert set(compared["train"]) == {"epochs", "best_epoch", "best_val_accuracy"}  # the columns of `dvc exp show`
+    assert set(compared["test"]) == {"accuracy", "macro_f1", "recall_disgust"}
+    test_metrics = json.loads((project / "reports/test.json").read_text())
     assert {"accuracy", "macro_f1", "weighted_f1", "run_id", "per_class", "variants"} <= set(test_metrics)
+    assert compared["test"]["recall_disgust"] == test_metrics["per_class"]["disgust"]["recall"]
     assert set(test_metrics["variants"]) == {"plain", "tta_flip", "unique_plain", "unique_tta_flip"}
     assert test_metrics["variants"]["plain"]["images"] == 28  # the synthetic test split: 4 faces per class
     run = MlflowClient().get_run(test_metrics["run_id"])
+    assert run.info.run_name == "smoke"  # the DVC experiment's name
     assert run.data.params["train.epochs"] == "1" and run.data.params["model.filters"] == "[64, 128, 256, 512]"
     assert run.data.metrics["test_accuracy"] == pytest.approx(test_metrics["accuracy"], abs=1e-4)
     assert {"loss", "val_accuracy", "learning_rate", "test_macro_f1", "test_recall_disgust",
@@ -73,7 +78,7 @@ def test_pipeline_logs_the_run_metrics_and_artifacts(project):
 
 @pytest.mark.slow
 def test_logged_model_reloads_to_the_evaluated_predictions(project, tmp_path):
-    run_id = json.loads((project / "metrics/test.json").read_text())["run_id"]
+    run_id = json.loads((project / "reports/test.json").read_text())["run_id"]
     folder = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="model", dst_path=str(tmp_path))
     model = model_io.load_model_files(folder)
     faces_u8, _ = data.load_cache(project / "data/index", splits=("test",))["test"]
@@ -84,10 +89,13 @@ def test_logged_model_reloads_to_the_evaluated_predictions(project, tmp_path):
 
 @pytest.mark.slow
 def test_model_is_registered_with_aliases(project):
-    run_id = json.loads((project / "metrics/test.json").read_text())["run_id"]
+    run_id = json.loads((project / "reports/test.json").read_text())["run_id"]
     client = MlflowClient()
     for alias in ("candidate", "champion"):
         assert client.get_model_version_by_alias("fer-emotion", alias).run_id == run_id
+    tags = client.get_run(run_id).data.tags
+    assert tags["test_manifest_sha256"] == data.test_split_hash(data.load_manifest(project / "data/index"))
+    assert tags["champion_decision"] == "champion: the first model scored on a recorded test split"
 
 
 @pytest.mark.slow
@@ -105,8 +113,8 @@ def test_evaluate_scores_a_model_folder(kaggle_folder, workdir):
     model_io.save_model_files(build_model(cfg.model), workdir / "shipped")
     run([sys.executable, "-m", "stages.evaluate", f"hydra.run.dir={workdir}/outputs", "evaluate.model_dir=shipped",
          f"data.source={kaggle_folder}"], workdir, env_path=str(ROOT))
-    metrics = json.loads((workdir / "metrics/test.json").read_text())
-    assert metrics["model_dir"] == "shipped" and 0 <= metrics["accuracy"] <= 1
+    report = json.loads((workdir / "reports/test.json").read_text())
+    assert report["model_dir"] == "shipped" and 0 <= report["accuracy"] <= 1
     assert len(pd.read_csv(workdir / "plots/evaluate/confusion.csv")) == 4 * len(CLASS_NAMES)
     assert not (workdir / "mlflow.db").exists()
 

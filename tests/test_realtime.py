@@ -47,6 +47,7 @@ def store(workdir, mlflow_store):
     with mlflow.start_run() as run:
         tracking.log_model(build_model(cfg.model))
         mlflow.log_metric("test_accuracy", 0.5)
+        mlflow.set_tag(tracking.TEST_SPLIT_TAG, "0" * 64)  # scored on a recorded test split: it can be champion
     tracking.register(run.info.run_id, cfg.tracking.registered_model, 0.5)
     mlflow.set_tracking_uri(None)
     return run.info.run_id

@@ -31,7 +31,7 @@ def test_export_then_import_into_a_fresh_store(workdir, mlflow_store, monkeypatc
             mlflow.log_metrics({"loss": 2.0 / epoch, "accuracy": 0.3 * epoch, "val_loss": 2.1 / epoch,
                                 "val_accuracy": 0.2 * epoch, "learning_rate": 5e-4}, step=epoch)
         tracking.log_model(model)
-        mlflow.set_tag("data_manifest_sha256", "abc")
+        mlflow.set_tags({"data_manifest_sha256": "abc", tracking.TEST_SPLIT_TAG: "def"})
     folder = run_export.export_run(run.info.run_id, workdir / "export")
     report = {"accuracy": scores.accuracy, "macro_f1": scores.macro_f1, "weighted_f1": scores.weighted_f1,
               "per_class": scores.per_class, "confusion_matrix": scores.confusion.tolist()}
@@ -48,7 +48,9 @@ def test_export_then_import_into_a_fresh_store(workdir, mlflow_store, monkeypatc
     reloaded = model_io.load_model_files(tracking.download_model(run_id, workdir / "dl"))
     x = np.random.default_rng(0).random((2, 48, 48, 1), dtype=np.float32)
     np.testing.assert_array_equal(reloaded.predict(x, verbose=0), model.predict(x, verbose=0))
-    assert run_export.import_run(folder, "fer-emotion") == (run_id, {"candidate": 1})
+    MlflowClient().delete_tag(run_id, tracking.TEST_SPLIT_TAG)  # as imported before test splits were recorded
+    assert run_export.import_run(folder, "fer-emotion") == (run_id, {"candidate": 1, "champion": 1})
+    assert MlflowClient().get_run(run_id).data.tags[tracking.TEST_SPLIT_TAG] == "def"  # the folder's tags again
 
 
 def test_import_names_what_is_missing(workdir):

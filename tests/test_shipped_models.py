@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import REAL_DATA, ROOT, compose_config
-from emotion import data, evaluation, model_io
+from emotion import data, evaluation, model_io, tracking
 from emotion.preprocess import to_model_input
 
 SHIPPED = sorted(p.parent for p in (ROOT / "models").glob("*/model.json"))
@@ -33,12 +33,21 @@ def test_card_states_the_recorded_scores(folder):
     assert f"{100 * metrics['accuracy']:.2f} %" in card and f"{metrics['macro_f1']:.3f}" in card
 
 
+@pytest.mark.parametrize("folder", SHIPPED, ids=lambda p: p.name)
+def test_shipped_models_record_their_test_split(folder):
+    """Importing one registers it as a champion that later runs on the same test images can compare with."""
+    assert len(json.loads((folder / model_io.TAGS).read_text())[tracking.TEST_SPLIT_TAG]) == 64
+
+
 @pytest.mark.slow
 @pytest.mark.real_data
 @pytest.mark.parametrize("folder", SHIPPED, ids=lambda p: p.name)
 def test_test_accuracy_is_what_the_card_says(folder):
     cfg = compose_config(f"data.source={REAL_DATA}")
-    faces_u8, label_ids = data.split_arrays(data.index_source(cfg.data, cfg.seed), "test")
+    index = data.index_source(cfg.data, cfg.seed)
+    faces_u8, label_ids = data.split_arrays(index, "test")
+    recorded_split = json.loads((folder / model_io.TAGS).read_text())[tracking.TEST_SPLIT_TAG]
+    assert data.test_split_hash(index.manifest) == recorded_split
     recorded = json.loads((folder / "metrics.json").read_text())
     probs = evaluation.predict(model_io.load_model_files(folder), faces_u8, tta_flip=recorded["tta_flip"])
     accuracy = evaluation.score(label_ids, probs.argmax(axis=1)).accuracy
