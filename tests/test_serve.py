@@ -4,6 +4,7 @@ event loop free while a model works, and a reload following the registry's champ
 
 import io
 import json
+import re
 import tempfile
 import threading
 import time
@@ -147,6 +148,17 @@ def test_model_and_health_say_what_serves(client):
     assert client.get("/nowhere").json() == {"error": "Not Found"}
 
 
+def test_the_page_and_everything_it_loads_come_from_this_server(client):
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    links = re.findall(r"(?:src|href)=\"([^\"]+)\"", page.text)
+    assert links and all(link.startswith("/") for link in links), links  # nothing from a CDN or another site
+    for link in links:
+        assert client.get(link).status_code == 200, link
+    assert "url(" not in client.get("/static/style.css").text
+    assert re.findall(r"fetch\(\"([^\"]+)", client.get("/static/app.js").text) == ["/v1/model"]
+
+
 def test_the_api_is_documented(client):
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/v1/analyze", "/v1/model", "/v1/reload", "/healthz"} <= set(paths)
@@ -160,7 +172,8 @@ def test_the_stream_answers_frames_refuses_text_and_drops_stale_frames(client):
         assert ws.receive_json() == {"error": "a text message: send each frame as a binary message holding a JPEG "
                                               "or PNG", "status": 415}
         ws.send_bytes(b"not a frame")  # frame 0 (a text message is no frame)
-        assert ws.receive_json()["status"] == 400
+        error = ws.receive_json()
+        assert error["status"] == 400 and error["index"] == 0 and error["error"].startswith("the upload is not an")
         ws.send_bytes(FACE_JPEG)
         answer = ws.receive_json()
         assert answer["index"] == 1 and answer["faces"][0]["label"] == "happy" and answer["time_s"] >= 0

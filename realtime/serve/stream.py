@@ -36,7 +36,7 @@ async def serve_stream(websocket: WebSocket, label: Callable[[bytes, int, float]
     """Answer each labelled frame with label(frame, index, seconds since the stream opened) until the client leaves.
 
     index counts the frames received, so gaps show the client which frames were dropped; a bad frame is answered
-    {"error": ..., "status": 4xx} and the stream goes on.
+    {"error": ..., "status": 4xx, "index": ...} and the stream goes on.
     """
     await websocket.accept()
     newest, sending, start = Newest(), asyncio.Lock(), time.perf_counter()
@@ -61,7 +61,7 @@ async def serve_stream(websocket: WebSocket, label: Callable[[bytes, int, float]
             try:
                 answer = await label(*frame)
             except ImageRefused as err:
-                answer = {"error": str(err), "status": err.status}
+                answer = {"error": str(err), "status": err.status, "index": frame[1]}
             await send(answer)
             labelled += 1
     except WebSocketDisconnect:
