@@ -237,8 +237,10 @@ def test_the_event_loop_answers_while_a_face_is_being_classified(client):
     try:
         upload = threading.Thread(target=client.post, args=("/v1/analyze",), kwargs={"content": FACE_JPEG})
         upload.start()
-        while not slow.calls:  # the upload's face has reached the model
+        deadline = time.monotonic() + 60
+        while not slow.calls and time.monotonic() < deadline:  # until the upload's face has reached the model
             time.sleep(0.01)
+        assert slow.calls, "the upload never reached the model"
         assert client.get("/healthz").status_code == 200 and upload.is_alive()
         upload.join()
     finally:
