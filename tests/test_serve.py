@@ -85,7 +85,7 @@ def bad_uploads() -> dict[str, tuple[dict, int, str]]:
         "over the byte limit": ({"content": b"\xff" * (LIMIT + 1), "headers": {"content-type": "image/jpeg"}}, 413,
                                 f"upload of {LIMIT + 1:,} bytes or more is larger than the limit of {LIMIT:,} bytes"),
         "wrong content type": ({"content": FACE_JPEG, "headers": {"content-type": "text/plain"}}, 415,
-                               "content type 'text/plain' is not an image"),
+                               "content type 'text/plain' is not accepted"),
         "form without a file": ({"files": {"name": (None, "face")}}, 400, "the multipart form holds no file and no field"),
         "multipart without a boundary": ({"content": FACE_JPEG, "headers": {"content-type": "multipart/form-data"}},
                                          400, "malformed multipart body"),

@@ -34,14 +34,14 @@ def check_size(size: int, limit: int) -> None:
 
 
 def image_bytes(body: bytes, content_type: str) -> bytes:
-    """The image in a request body: the body itself (image/* or no type), or a multipart form's first file (else
-    its field named image)."""
+    """The image in a request body: the body itself (a JPEG, PNG, WebP or BMP type, octet-stream or no type), or a
+    multipart form's first file (else its field named image)."""
     media_type, params = parse_options_header(content_type)
     media_type = media_type.decode("latin-1").lower()
     if media_type in RAW_TYPES:
         return body
     if media_type != MULTIPART:
-        raise ImageRefused(415, f"content type {media_type!r} is not an image: {HOW_TO_SEND}")
+        raise ImageRefused(415, f"content type {media_type!r} is not accepted: {HOW_TO_SEND}")
     files, fields = [], {}
     try:  # files of any size stay in memory: the body is already bounded by serve.max_upload_bytes
         parser = FormParser(MULTIPART, lambda field: fields.setdefault(field.field_name, field.value), files.append,
