@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from conftest import ROOT, compose_config
 from emotion import tracking
+from emotion.inference.faces import FaceDetector
 from emotion.model import build_model
 from realtime import webcam
 from realtime.serve.app import create_app
@@ -183,6 +184,18 @@ def test_the_stream_answers_frames_refuses_text_and_drops_stale_frames(client):
         while indexes[-1] < 21:  # frames 2 to 21
             indexes.append(ws.receive_json()["index"])
     assert indexes == sorted(indexes) and len(indexes) < 20  # the newest frame is always answered, stale ones not
+
+
+def test_a_stream_detects_faces_every_other_frame_as_the_cli_does_on_a_camera(client, monkeypatch):
+    detected, detect = [], FaceDetector.detect
+    monkeypatch.setattr(FaceDetector, "detect", lambda self, gray: detected.append(1) or detect(self, gray))
+    with client.websocket_connect("/v1/stream") as ws:
+        answers = []
+        for _ in range(4):  # one at a time: none dropped
+            ws.send_bytes(FACE_JPEG)
+            answers.append(ws.receive_json())
+    assert [answer["index"] for answer in answers] == [0, 1, 2, 3] and len(detected) == 2  # realtime.detect_every
+    assert all(answer["faces"] == answers[0]["faces"] for answer in answers)  # boxes carried between detections
 
 
 class SlowBackend:

@@ -106,7 +106,7 @@ def create_app(cfg: Config, choice: ModelChoice) -> FastAPI:
 
     @app.websocket("/v1/stream")
     async def stream(websocket: WebSocket) -> None:
-        await serve_stream(websocket, labeller.label)
+        await serve_stream(websocket, await labeller.stream_labeller())
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:

@@ -1,9 +1,12 @@
 """The model that serves: chosen as the CLI chooses it, described for GET /v1/model, swapped when the registry
-moves; images are labelled off the event loop by one recognizer per thread, all sharing one batched backend."""
+moves; images are labelled off the event loop by one recognizer per thread (a stream: its own, as the CLI labels a
+camera), all sharing one batched backend."""
 
 import asyncio
+import itertools
 import logging
 import threading
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +14,7 @@ from pathlib import Path
 from emotion.config import Config
 from emotion.inference.backends import load_backend
 from emotion.inference.models import has_store, model_folder, tracking_uri
-from emotion.inference.recognizer import EmotionRecognizer, FrameResult
+from emotion.inference.recognizer import EmotionRecognizer, FrameResult, as_bgr
 from emotion.jsonfiles import read_json
 from emotion.model_files import METRICS, TAGS
 from realtime.serve import uploads
@@ -42,9 +45,25 @@ class Labeller:
         self.local = threading.local()  # a recognizer per thread: OpenCV's cascade is not shared across threads
         self.reloading = asyncio.Lock()
 
-    async def label(self, data: bytes, index: int = 0, time_s: float = 0.0) -> dict:
-        """The faces in an uploaded image, as the CLI's --json prints a frame; ImageRefused for a bad upload."""
-        return await asyncio.get_running_loop().run_in_executor(self.executor, self._label, data, index, time_s)
+    async def label(self, data: bytes) -> dict:
+        """The faces in an uploaded image, as the CLI's --json prints an image; ImageRefused for a bad upload."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, self._label, data)
+
+    async def stream_labeller(self) -> Callable[[bytes, int, float], Awaitable[dict]]:
+        """label() for the frames of one stream, in order: as the CLI labels a camera, faces are detected every
+        realtime.detect_every frames labelled and their boxes carried in between."""
+        loop = asyncio.get_running_loop()
+        recognizer = await loop.run_in_executor(self.executor, EmotionRecognizer, self.batched, self.cfg.realtime)
+        labelled = itertools.count()
+
+        def label_frame(data: bytes, index: int, time_s: float) -> dict:
+            frame = as_bgr(uploads.decode(data, self.cfg.serve.max_image_pixels), "rgb")
+            return recognizer.label_frame(frame, next(labelled), time_s).to_dict() | {"index": index}
+
+        async def label(data: bytes, index: int, time_s: float) -> dict:
+            return await loop.run_in_executor(self.executor, label_frame, data, index, time_s)
+
+        return label
 
     async def reload(self) -> bool:
         """Resolve the model again and swap it in if it changed (requests in flight finish on the old one)."""
@@ -55,11 +74,11 @@ class Labeller:
         self.executor.shutdown()
         self.batched.close()
 
-    def _label(self, data: bytes, index: int, time_s: float) -> dict:
+    def _label(self, data: bytes) -> dict:
         image = uploads.decode(data, self.cfg.serve.max_image_pixels)
         if not hasattr(self.local, "recognizer"):
             self.local.recognizer = EmotionRecognizer(self.batched, self.cfg.realtime)
-        return FrameResult(index, time_s, self.local.recognizer.analyze(image, channels="rgb")).to_dict()
+        return FrameResult(0, 0.0, self.local.recognizer.analyze(image, channels="rgb")).to_dict()
 
     def _resolve(self) -> Path:
         choice = self.choice
