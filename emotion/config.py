@@ -189,6 +189,25 @@ class RealtimeConfig:
 
 
 @dataclass
+class ServeConfig:
+    host: str = "127.0.0.1"  # 0.0.0.0 serves other machines too
+    port: int = 8000
+    max_upload_bytes: int = 10_000_000  # larger uploads and WebSocket frames are refused (413)
+    max_image_pixels: int = 16_000_000  # width x height, read from the header before decoding; larger refused (413)
+    threads: int = 2  # decode and detect faces off the event loop; one more thread classifies the faces in batches
+    max_batch_faces: int = 64  # faces of concurrent requests classified in one batch
+    reload_poll_s: float = 0.0  # re-resolve the model (e.g. the champion alias) every N seconds; 0: on POST /v1/reload
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"serve.port={self.port}: use a port between 1 and 65535")
+        if min(self.max_upload_bytes, self.max_image_pixels, self.threads, self.max_batch_faces) < 1:
+            raise ConfigError("serve.max_upload_bytes, max_image_pixels, threads and max_batch_faces must be >= 1")
+        if self.reload_poll_s < 0:
+            raise ConfigError(f"serve.reload_poll_s={self.reload_poll_s}: use 0 (no polling) or a number of seconds")
+
+
+@dataclass
 class Config:
     seed: int = 42
     data: DataConfig = field(default_factory=DataConfig)
@@ -199,6 +218,7 @@ class Config:
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     realtime: RealtimeConfig = field(default_factory=RealtimeConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
 
 
 def validate(raw: DictConfig) -> Config:

@@ -237,6 +237,17 @@ def download_model(run_id: str, dst: str | Path | None = None) -> Path:
     return Path(path)
 
 
+def run_card(run_id: str, name: str) -> dict:
+    """What the registry says of a run: {name, version (its newest under `name`), test_accuracy}, None where unknown."""
+    client = MlflowClient()
+    try:
+        accuracy = client.get_run(check_run_id(run_id)).data.metrics.get(ACCURACY_METRIC)
+        versions = [int(v.version) for v in client.search_model_versions(f"name='{name}' and run_id='{run_id}'")]
+    except CONNECTION_ERRORS as err:
+        raise _unreachable(err, f"reading run {run_id}") from err
+    return {"name": name if versions else None, "version": max(versions, default=None), "test_accuracy": accuracy}
+
+
 def register(run_id: str, name: str, accuracy: float) -> dict[str, int]:
     """Register the run's model (once per run), alias it 'candidate', and 'champion' if it beats the champion.
 

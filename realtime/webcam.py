@@ -15,16 +15,13 @@ import time
 from pathlib import Path
 
 import cv2
-from hydra import compose, initialize_config_dir
 
-from emotion import config
 from emotion.errors import UserError
 from emotion.inference import inputs
 from emotion.inference.backends import load_backend
 from emotion.inference.models import model_folder
 from emotion.inference.recognizer import EmotionRecognizer, FrameResult
-from emotion.project_files import DEFAULT_MODEL, project_path
-from realtime import overlay
+from realtime import options, overlay
 
 log = logging.getLogger("realtime.webcam")
 
@@ -39,13 +36,7 @@ GUI_HELP = (
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m realtime.webcam", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    model = parser.add_mutually_exclusive_group()
-    model.add_argument("--run-id", help="MLflow run whose model to use")
-    model.add_argument("--model-uri", help="models:/<name>@<alias>, models:/<name>/<version> or runs:/<id>/model "
-                                           "(default: the registry's champion; without an MLflow store, the "
-                                           f"shipped model models/{DEFAULT_MODEL})")
-    model.add_argument("--model-dir", help="a model folder (model.json + model.weights.h5, e.g. models/reference): "
-                                           "no MLflow store needed")
+    options.add_model_options(parser)
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--camera", type=int, default=0, help="camera index (default 0)")
     source.add_argument("--video", help="label a video file instead of the camera")
@@ -55,18 +46,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "images)")
     parser.add_argument("--headless", action="store_true", help="show no window (servers, tests)")
     parser.add_argument("--json", action="store_true", help="print one JSON line per frame to stdout")
-    parser.add_argument("--backend", choices=["auto", "keras", "onnx", "onnx-int8"], help="inference backend (default: "
-                        "realtime.backend, auto = fastest available)")
     parser.add_argument("--summary", help="video/camera: write the share of time in each emotion per face to this "
                         "CSV (and a plot beside it, .png)")
     parser.add_argument("--max-frames", type=int, help="stop after this many frames")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. realtime.scale_factor=1.2")
     return parser.parse_args(argv)
-
-
-def load_config(overrides: list[str]) -> config.Config:
-    with initialize_config_dir(str(project_path("conf")), version_base="1.3"):
-        return config.validate(compose("config", overrides=overrides))
 
 
 def check_gui(headless: bool) -> None:
@@ -76,7 +60,7 @@ def check_gui(headless: bool) -> None:
 
 def run(args: argparse.Namespace, capture_factory=None) -> int:
     """Label the chosen input; capture_factory opens cameras (cv2.VideoCapture unless a test fakes one)."""
-    cfg = load_config(args.overrides)
+    cfg = options.load_config(args.overrides)
     check_gui(args.headless)
     if args.image:  # inputs are checked before the model loads: a typo costs no wait
         paths = inputs.image_paths(args.image)

@@ -1,0 +1,175 @@
+"""The server under load: starts `python -m realtime.serve` on a free 127.0.0.1 port, then N concurrent clients post
+640x480 JPEGs with one face (the astronaut, shifted so no two are alike) to POST /v1/analyze for N = 1, 4, 16;
+prints requests/s and p50/p95 latency per N, errors counted, then the frames/s one WebSocket client gets on
+/v1/stream (two frames in flight, as the page sends them), and for scale the images/s of the same recognizer called
+in-process from as many threads as the server uses, without HTTP.
+
+Every phase is bounded in time (--seconds) and requests (--max-requests); traffic goes to 127.0.0.1 only.
+Run: python -m bench.serve [--model-dir models/reference] [--seconds 10] [--json]
+"""
+
+import argparse
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import aiohttp
+import cv2
+import numpy as np
+import skimage.data
+
+from emotion.config import RealtimeConfig, ServeConfig
+from emotion.inference.faces import FaceDetector
+from emotion.inference.recognizer import EmotionRecognizer
+
+CLIENTS = (1, 4, 16)
+VARIANTS = 16
+
+
+def face_jpegs() -> list[bytes]:
+    """640x480 JPEGs (quality 90) with the astronaut's face at a different place in each, where the detector finds
+    exactly that face."""
+    face = cv2.resize(cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR), (400, 400))
+    detector, images = FaceDetector(RealtimeConfig()), []
+    for i in range(2 * VARIANTS):
+        frame = np.full((480, 640, 3), 90, np.uint8)
+        left, top = 10 + 6 * i, 10 + 2 * i
+        frame[top : top + 400, left : left + 400] = face
+        if len(detector.detect(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))) == 1:
+            images.append(cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes())
+    return images[:VARIANTS]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(model_dir: str, port: int, log: Path) -> subprocess.Popen:
+    """The server as a user starts it; returns once /healthz answers (or exits with its log)."""
+    command = [sys.executable, "-m", "realtime.serve", "--model-dir", model_dir, "--port", str(port)]
+    process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return process
+        except OSError:
+            time.sleep(0.3)
+    process.kill()
+    sys.exit(f"error: the server did not start:\n{log.read_text()[-2000:]}")
+
+
+async def client(session: aiohttp.ClientSession, url: str, images: list[bytes], offset: int, stop_at: float,
+                 budget: list[int], latencies: list[float], errors: list[str]) -> None:
+    """Post images one after the other until the time or the shared request budget is spent."""
+    i = offset
+    while time.perf_counter() < stop_at and budget[0] > 0:
+        budget[0] -= 1
+        start = time.perf_counter()
+        async with session.post(url, data=images[i % len(images)], headers={"Content-Type": "image/jpeg"}) as answer:
+            body = await answer.json()
+        if answer.status != 200 or len(body.get("faces", [])) != 1:
+            errors.append(f"{answer.status}: {str(body)[:200]}")  # a refusal, or not the one face there is
+        latencies.append(time.perf_counter() - start)
+        i += 1
+
+
+async def load(base: str, images: list[bytes], clients: int, seconds: float, max_requests: int) -> dict:
+    """N clients for `seconds` (or max_requests in all): requests/s, p50/p95 latency in ms, errors."""
+    latencies, errors, budget = [], [], [max_requests]
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        for image in images[:4]:  # warm-up: connections open, the server's threads have their recognizers
+            async with session.post(f"{base}/v1/analyze", data=image, headers={"Content-Type": "image/jpeg"}) as r:
+                await r.read()
+        start = time.perf_counter()
+        await asyncio.gather(*(client(session, f"{base}/v1/analyze", images, k, start + seconds, budget, latencies,
+                                      errors) for k in range(clients)))
+        elapsed = time.perf_counter() - start
+    ms = np.array(latencies) * 1000
+    return {"clients": clients, "requests": len(latencies), "errors": len(errors), "first_error": errors[:1],
+            "requests_per_s": round(len(latencies) / elapsed, 1), "p50_ms": round(float(np.percentile(ms, 50)), 1),
+            "p95_ms": round(float(np.percentile(ms, 95)), 1)}
+
+
+async def stream(base: str, images: list[bytes], seconds: float, max_frames: int, in_flight: int = 2) -> dict:
+    """One WebSocket client keeping `in_flight` frames sent ahead of the answers, as the page does: frames answered
+    per second, and the frames the server dropped as stale."""
+    sent = done = answers = errors = 0  # done: frames answered or dropped (the newest answer's index + 1)
+    async with aiohttp.ClientSession() as session, session.ws_connect(f"{base.replace('http', 'ws')}/v1/stream") as ws:
+        start = time.perf_counter()
+        while time.perf_counter() - start < seconds and sent < max_frames:
+            while sent - done < in_flight:
+                await ws.send_bytes(images[sent % len(images)])
+                sent += 1
+            answer = json.loads((await ws.receive()).data)
+            done, answers, errors = answer["index"] + 1, answers + 1, errors + ("error" in answer)
+        elapsed = time.perf_counter() - start
+    return {"frames_per_s": round(answers / elapsed, 1), "frames_sent": sent, "dropped": done - answers,
+            "errors": errors}
+
+
+def in_process(model_dir: str, images: list[bytes], threads: int, seconds: float) -> float:
+    """Images/s of EmotionRecognizer.analyze on the decoded frames from `threads` threads: the work without HTTP."""
+    frames = [cv2.imdecode(np.frombuffer(image, np.uint8), cv2.IMREAD_COLOR) for image in images]
+    counts = [0] * threads
+
+    def work(k: int) -> None:
+        recognizer = EmotionRecognizer.from_dir(model_dir)
+        stop_at = time.perf_counter() + seconds
+        while time.perf_counter() < stop_at:
+            recognizer.analyze(frames[counts[k] % len(frames)])
+            counts[k] += 1
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(work, range(threads)))
+    return round(sum(counts) / seconds, 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.serve", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-dir", default="models/reference", help="model folder to serve (default: %(default)s)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase (default: %(default)s)")
+    parser.add_argument("--max-requests", type=int, default=5000, help="requests per phase at most (default: "
+                        "%(default)s)")
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    args = parser.parse_args()
+    images, port = face_jpegs(), free_port()
+    base = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory() as tmp:
+        server = start_server(args.model_dir, port, Path(tmp) / "server.log")
+        try:
+            results = {"http": [asyncio.run(load(base, images, n, args.seconds, args.max_requests)) for n in CLIENTS],
+                       "websocket": asyncio.run(stream(base, images, args.seconds, args.max_requests))}
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    threads = ServeConfig().threads
+    results["in_process_images_per_s"] = in_process(args.model_dir, images, threads, args.seconds)
+    if args.json:
+        print(json.dumps(results))
+        return
+    print(f"POST /v1/analyze, 640x480 JPEG with one face ({len(images[0]) // 1000} kB), {args.seconds:.0f} s per row:")
+    print("clients  requests  errors  requests/s  p50 ms  p95 ms")
+    for row in results["http"]:
+        print(f"{row['clients']:>7}  {row['requests']:>8}  {row['errors']:>6}  {row['requests_per_s']:>10}  "
+              f"{row['p50_ms']:>6}  {row['p95_ms']:>6}" + (f"  first error: {row['first_error'][0]}" if row["errors"]
+                                                            else ""))
+    ws = results["websocket"]
+    print(f"WebSocket /v1/stream, one client, 2 frames in flight: {ws['frames_per_s']} frames/s answered "
+          f"({ws['frames_sent']} sent, {ws['dropped']} dropped as stale, {ws['errors']} errors)")
+    print(f"in-process EmotionRecognizer.analyze, {threads} threads, no HTTP: {results['in_process_images_per_s']} "
+          "images/s")
+
+
+if __name__ == "__main__":
+    main()

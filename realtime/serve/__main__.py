@@ -1,0 +1,48 @@
+"""Serve emotion recognition over HTTP: `python -m realtime.serve` (installed: `fer-serve`), then open
+http://127.0.0.1:8000 for the live webcam page, or /docs for the API.
+
+The model is chosen as in fer-webcam: --run-id, --model-uri or --model-dir; by default the registry's champion, and
+without an MLflow store the shipped model. POST /v1/reload (or serve.reload_poll_s=N) follows a moved alias.
+"""
+
+import argparse
+import logging
+import sys
+
+from emotion.errors import UserError
+from realtime import options
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m realtime.serve", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    options.add_model_options(parser)
+    parser.add_argument("--host", help="address to listen on (default: serve.host, 127.0.0.1 = this machine only)")
+    parser.add_argument("--port", type=int, help="port to listen on (default: serve.port, 8000)")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. serve.reload_poll_s=60 "
+                        "serve.max_upload_bytes=5000000 realtime.min_neighbors=4")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+    for name in ("emotion", "realtime"):
+        logging.getLogger(name).setLevel(logging.INFO)
+    args = parse_args(argv)
+    try:
+        cfg = options.load_config(args.overrides)
+        from realtime.serve.app import create_app  # FastAPI: not needed for --help
+        from realtime.serve.labeller import ModelChoice
+
+        app = create_app(cfg, ModelChoice(args.run_id, args.model_uri, args.model_dir, args.backend))
+    except UserError as err:
+        sys.exit(f"error: {err}")
+    import uvicorn
+
+    # frames larger than the upload limit close the WebSocket (1009, message too big)
+    uvicorn.run(app, host=args.host or cfg.serve.host, port=args.port or cfg.serve.port,
+                ws_max_size=cfg.serve.max_upload_bytes)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""The routes: POST /v1/analyze, GET /v1/model, POST /v1/reload, GET /healthz, WebSocket /v1/stream, and the page
+at / (static files shipped in the package, nothing from outside the machine)."""
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request, WebSocket
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+
+from emotion.config import Config
+from emotion.errors import UserError
+from emotion.inference.recognizer import FrameResult
+from realtime.serve import uploads
+from realtime.serve.labeller import Labeller, ModelChoice
+from realtime.serve.stream import serve_stream
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+IMAGE_BODY = {"schema": {"type": "string", "format": "binary"}}
+UPLOAD_DOC = {"requestBody": {"required": True, "content": {
+    "multipart/form-data": {"schema": {"type": "object", "properties": {"image": IMAGE_BODY}}},
+    **{media_type: IMAGE_BODY for media_type in ("image/jpeg", "image/png", "image/webp", "image/bmp")},
+}}}
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused (413) as soon as it passes limit bytes: a liar's Content-Length cannot get past."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit():
+        uploads.check_size(int(declared), limit)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        uploads.check_size(len(body), limit)
+    return bytes(body)
+
+
+async def follow_registry(labeller: Labeller, every_s: float) -> None:
+    """Reload every every_s seconds; a failed try keeps the model that serves and is tried again next time."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            if await labeller.reload():
+                log.info("the model moved: now serving %s", labeller.info)
+        except UserError as err:
+            log.warning("reload failed, still serving %s: %s", labeller.folder, err)
+
+
+def create_app(cfg: Config, choice: ModelChoice) -> FastAPI:
+    """The application, with its model loaded (a model that cannot be had fails here, before serving)."""
+    labeller = Labeller(cfg, choice)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        every_s = cfg.serve.reload_poll_s
+        poll = asyncio.create_task(follow_registry(labeller, every_s)) if every_s else None
+        try:
+            yield
+        finally:
+            if poll:
+                poll.cancel()
+            labeller.close()
+
+    app = FastAPI(title="Facial emotion recognition", lifespan=lifespan,
+                  description="Faces and their emotions in images and camera frames; the page at / shows a webcam.")
+    app.state.labeller = labeller
+
+    @app.exception_handler(uploads.ImageRefused)
+    async def refused(request: Request, err: uploads.ImageRefused) -> JSONResponse:
+        return JSONResponse({"error": str(err)}, err.status)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, err: HTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(err.detail)}, err.status_code, headers=err.headers)
+
+    @app.post("/v1/analyze", response_model=FrameResult, openapi_extra=UPLOAD_DOC)
+    async def analyze(request: Request) -> JSONResponse:
+        """The faces in an image (multipart field `image`, or the raw body with an image/* type): box (x, y, w, h),
+        label, confidence and the 7 probabilities each, as `fer-webcam --image FILE --json` prints them."""
+        body = await read_body(request, cfg.serve.max_upload_bytes)
+        return JSONResponse(await labeller.label(uploads.image_bytes(body, request.headers.get("content-type", ""))))
+
+    @app.get("/v1/model")
+    async def model() -> dict:
+        """The model that serves: registered name and version (a folder: its name), run id, test accuracy, backend."""
+        return labeller.info
+
+    @app.post("/v1/reload")
+    async def reload() -> JSONResponse:
+        """Resolve the model again (e.g. the champion alias moved) and swap it in without dropping connections."""
+        try:
+            changed = await labeller.reload()
+        except UserError as err:
+            return JSONResponse({"error": f"reload failed, still serving {labeller.folder}: {err}"}, 503)
+        return JSONResponse({"changed": changed, "model": labeller.info})
+
+    @app.get("/healthz")
+    async def healthz() -> dict:
+        """Liveness: the server answers and has a model."""
+        return {"status": "ok", "model": labeller.info["folder"]}
+
+    @app.websocket("/v1/stream")
+    async def stream(websocket: WebSocket) -> None:
+        await serve_stream(websocket, await labeller.stream_labeller())
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
