@@ -36,9 +36,15 @@ def fingerprint(settings: dict) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
 
 
+TRAINING_SECTIONS = ("seed", "data", "model", "augment", "train", "distill")  # what shapes the trained weights
+
+
 def settings_of(cfg: Config, data_hash: str) -> dict:
-    """What must match for a checkpoint to be resumed: the flat config (less train.resume) and the data."""
-    return {k: v for k, v in config.flatten(config.to_dict(cfg)).items() if k != "train.resume"} | {"data": data_hash}
+    """What must match for a checkpoint to be resumed: the config sections that shape training (less train.resume;
+    evaluation, tracking and the applications' settings may change meanwhile) and the data."""
+    flat = config.flatten(config.to_dict(cfg))
+    kept = {k: v for k, v in flat.items() if k.split(".")[0] in TRAINING_SECTIONS and k != "train.resume"}
+    return kept | {"data": data_hash}
 
 
 def logged_config(cfg: Config) -> dict:

@@ -122,6 +122,14 @@ def test_resume_false_or_a_changed_config_start_a_new_run(cfg, indexed, mlflow_s
     assert logged_steps(run_id) == [1, 2]
 
 
+@pytest.mark.parametrize("override, resumes", [
+    ("evaluate.tta_flip=true", True), ("realtime.detect_every=3", True), ("serve.port=9000", True),
+    ("train.resume=false", True), ("train.lr=0.001", False), ("augment.flip=true", False), ("seed=7", False)])
+def test_a_checkpoint_resumes_across_changes_that_do_not_shape_training(override, resumes):
+    before = runs.settings_of(compose_config(), "hash")
+    assert (runs.settings_of(compose_config(override), "hash") == before) == resumes
+
+
 @pytest.mark.slow
 def test_mixed_precision_training_saves_a_float32_model(cfg, indexed):
     cfg.train.precision = "mixed_bfloat16"
