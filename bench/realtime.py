@@ -4,7 +4,7 @@ the cost of a frame with 1, 4 and 16 faces.
 Compares, in one run, the naive per-face `model.predict` with each inference backend (Keras eager call, ONNX
 Runtime), and per backend how a frame's cost grows with the faces in view: detection + classification, and
 classification alone with all faces in one batch against one call per face.
-Run: python -m bench.realtime (or python bench/realtime.py) [--model-dir models/reference] [--frames 150]
+Run: python -m bench.realtime (or python bench/realtime.py) [--model-dir models/efficient] [--frames 150]
      [--int8-index-dir data/index] [--json]
 Without --model-dir it times an untrained reference model (speed does not depend on the weights).
 """
@@ -145,7 +145,7 @@ def main() -> None:
         backends = {"keras": keras_backend, "onnx": OnnxBackend(export_onnx(keras_backend.model, folder))}
         if args.int8_index_dir:
             quantize(folder, calibration_faces(args.int8_index_dir))
-        if (folder / INT8).exists():  # made above, or shipped with the model (models/reference)
+        if (folder / INT8).exists():  # made above, or shipped with the model (models/efficient)
             backends["onnx-int8"] = load_backend(folder, "onnx-int8")
         video = Path(tmp) / "face.avi"
         face_video(video, args.frames)

@@ -30,6 +30,7 @@ def main() -> None:
     accuracy = pd.DataFrame(table)
     drop = accuracy.loc["clean"] - accuracy
     out = pd.concat({"accuracy %": 100 * accuracy, "drop (points)": 100 * drop}, axis=1)
+    out.columns = [f"{model}: {figure}" for figure, model in out.columns]  # flat headers for the Markdown table
     print(f"test split of {args.index_dir}: {len(label_ids)} faces, perturbation seed {args.seed}")
     print(out.round(2).to_markdown())
 

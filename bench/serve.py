@@ -5,7 +5,7 @@ prints requests/s and p50/p95 latency per N, errors counted, then the frames/s o
 in-process from as many threads as the server uses, without HTTP.
 
 Every phase is bounded in time (--seconds) and requests (--max-requests); traffic goes to 127.0.0.1 only.
-Run: python -m bench.serve [--model-dir models/reference] [--seconds 10] [--json]
+Run: python -m bench.serve [--model-dir models/efficient] [--seconds 10] [--json]
 """
 
 import argparse
@@ -27,6 +27,7 @@ import skimage.data
 from emotion.config import RealtimeConfig, ServeConfig
 from emotion.inference.faces import FaceDetector
 from emotion.inference.recognizer import EmotionRecognizer
+from emotion.project_files import default_model_dir
 
 CLIENTS = (1, 4, 16)
 VARIANTS = 16
@@ -137,7 +138,8 @@ def in_process(model_dir: str, images: list[bytes], threads: int, seconds: float
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.serve", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model-dir", default="models/reference", help="model folder to serve (default: %(default)s)")
+    parser.add_argument("--model-dir", default=str(default_model_dir()), help="model folder to serve (default: the "
+                        "shipped model, %(default)s)")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase (default: %(default)s)")
     parser.add_argument("--max-requests", type=int, default=5000, help="requests per phase at most (default: "
                         "%(default)s)")

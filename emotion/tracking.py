@@ -41,7 +41,7 @@ def setup(cfg: TrackingConfig, create: bool = True) -> str:
     if not create and not has_store(uri):
         raise ModelNotFound(
             f"no MLflow store at {uri.removeprefix('sqlite:///')}: run from the project folder (after "
-            "python -m stages.import_run models/reference, or dvc repro), or set MLFLOW_TRACKING_URI"
+            "python -m stages.import_run models/efficient, or dvc repro), or set MLFLOW_TRACKING_URI"
         )
     # fail in seconds, not minutes, when a tracking server is down
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")

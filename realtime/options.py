@@ -16,7 +16,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--model-uri", help="models:/<name>@<alias>, models:/<name>/<version> or runs:/<id>/model "
                                            "(default: the registry's champion; without an MLflow store, the "
                                            f"shipped model models/{DEFAULT_MODEL})")
-    model.add_argument("--model-dir", help="a model folder (model.json + model.weights.h5, e.g. models/reference): "
+    model.add_argument("--model-dir", help="a model folder (model.json + model.weights.h5, e.g. models/efficient): "
                                            "no MLflow store needed")
     parser.add_argument("--backend", choices=["auto", "keras", "onnx", "onnx-int8"], help="inference backend (default: "
                         "realtime.backend, auto = fastest available)")

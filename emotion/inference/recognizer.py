@@ -38,7 +38,7 @@ class EmotionRecognizer:
     """Faces and their emotions in images, video frames and video files: the one way from pixels to records, used by
     the CLI, the Python API and the benchmarks.
 
-    >>> rec = EmotionRecognizer.from_dir("models/reference")
+    >>> rec = EmotionRecognizer.from_dir("models/efficient")
     >>> [(face.label, face.confidence) for face in rec.analyze("photo.jpg")]
     """
 
@@ -49,7 +49,7 @@ class EmotionRecognizer:
 
     @classmethod
     def from_dir(cls, folder: str | Path, backend: str = "auto", cfg: RealtimeConfig | None = None):
-        """A recognizer for the model folder (model.json + weights, e.g. models/reference); no MLflow needed."""
+        """A recognizer for the model folder (model.json + weights, e.g. models/efficient); no MLflow needed."""
         cfg = cfg or RealtimeConfig()
         return cls(load_backend(check_model_folder(folder), backend), cfg)
 
