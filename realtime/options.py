@@ -2,6 +2,8 @@
 from conf/ with Hydra overrides."""
 
 import argparse
+import logging
+import sys
 
 from hydra import compose, initialize_config_dir
 
@@ -26,3 +28,10 @@ def load_config(overrides: list[str]) -> config.Config:
     """conf/ composed with Hydra overrides (e.g. realtime.scale_factor=1.2) and checked against the schema."""
     with initialize_config_dir(str(project_path("conf")), version_base="1.3"):
         return config.validate(compose("config", overrides=overrides))
+
+
+def setup_logging() -> None:
+    """One-line messages on stderr: the project's progress lines (INFO), only warnings from the libraries under it."""
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+    for name in ("emotion", "realtime"):  # our progress lines, not the converters' chatter
+        logging.getLogger(name).setLevel(logging.INFO)

@@ -174,9 +174,7 @@ def video_writer(path: str, fps: float, shape: tuple[int, ...]) -> cv2.VideoWrit
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
-    for name in ("emotion", "realtime"):  # our progress lines, not the converters' chatter
-        logging.getLogger(name).setLevel(logging.INFO)
+    options.setup_logging()
     try:
         sys.exit(run(parse_args(argv)))
     except UserError as err:

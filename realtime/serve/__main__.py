@@ -6,7 +6,6 @@ without an MLflow store the shipped model. POST /v1/reload (or serve.reload_poll
 """
 
 import argparse
-import logging
 import sys
 
 from emotion.errors import UserError
@@ -25,9 +24,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
-    for name in ("emotion", "realtime"):
-        logging.getLogger(name).setLevel(logging.INFO)
+    options.setup_logging()
     args = parse_args(argv)
     try:
         cfg = options.load_config(args.overrides)
