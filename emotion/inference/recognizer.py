@@ -50,7 +50,6 @@ class EmotionRecognizer:
     @classmethod
     def from_dir(cls, folder: str | Path, backend: str = "auto", cfg: RealtimeConfig | None = None):
         """A recognizer for the model folder (model.json + weights, e.g. models/efficient); no MLflow needed."""
-        cfg = cfg or RealtimeConfig()
         return cls(load_backend(check_model_folder(folder), backend), cfg)
 
     @classmethod
@@ -74,11 +73,11 @@ class EmotionRecognizer:
         """The faces in one image: a path, or a uint8 array that is grey (H, W) or colour (H, W, 3 or 4) in
         `channels` order ('bgr' as OpenCV reads, 'rgb' as PIL and matplotlib do)."""
         frame = inputs.read_image(image) if isinstance(image, (str, Path)) else as_bgr(image, channels)
-        self.boxes = []
         return self.label_frame(frame, 0, 0.0).faces
 
     def label_frame(self, frame_bgr: np.ndarray, index: int, time_s: float) -> FrameResult:
-        """One frame of a stream; the detector runs every cfg.detect_every frames and its boxes carry over."""
+        """One frame of a stream; the detector runs every cfg.detect_every frames (frame 0 always, so a new image or
+        video starts afresh) and its boxes carry over."""
         gray = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY) if frame_bgr.ndim == 3 else frame_bgr
         if index % self.cfg.detect_every == 0:
             self.boxes = self.detector.detect(gray)
@@ -99,7 +98,6 @@ class EmotionRecognizer:
 
         frames, release, _ = inputs.video_frames(path)
         summary, rows = EmotionSummary(), []
-        self.boxes = []
         try:
             for index, (frame, time_s) in enumerate(frames):
                 if max_frames is not None and index >= max_frames:
