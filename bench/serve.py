@@ -5,7 +5,7 @@ prints requests/s and p50/p95 latency per N, errors counted, then the frames/s o
 in-process from as many threads as the server uses, without HTTP.
 
 Every phase is bounded in time (--seconds) and requests (--max-requests); traffic goes to 127.0.0.1 only.
-Run: python -m bench.serve [--model-dir models/efficient] [--seconds 10] [--json]
+Run: python -m bench.serve [--model-dir models/efficient] [--seconds 10] [--json] [HYDRA OVERRIDES]
 """
 
 import argparse
@@ -24,10 +24,11 @@ import cv2
 import numpy as np
 import skimage.data
 
-from emotion.config import RealtimeConfig, ServeConfig
+from emotion.config import Config, RealtimeConfig
 from emotion.inference.faces import FaceDetector
 from emotion.inference.recognizer import EmotionRecognizer
 from emotion.project_files import default_model_dir
+from realtime.options import load_config
 
 CLIENTS = (1, 4, 16)
 VARIANTS = 16
@@ -53,9 +54,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(model_dir: str, port: int, log: Path) -> subprocess.Popen:
+def start_server(model_dir: str, port: int, overrides: list[str], log: Path) -> subprocess.Popen:
     """The server as a user starts it; returns once /healthz answers (or exits with its log)."""
-    command = [sys.executable, "-m", "realtime.serve", "--model-dir", model_dir, "--port", str(port)]
+    command = [sys.executable, "-m", "realtime.serve", "--model-dir", model_dir, "--port", str(port), *overrides]
     process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
@@ -118,13 +119,15 @@ async def stream(base: str, images: list[bytes], seconds: float, max_frames: int
             "errors": errors}
 
 
-def in_process(model_dir: str, images: list[bytes], threads: int, seconds: float) -> float:
-    """Images/s of EmotionRecognizer.analyze on the decoded frames from `threads` threads: the work without HTTP."""
+def in_process(model_dir: str, cfg: Config, images: list[bytes], seconds: float) -> float:
+    """Images/s of EmotionRecognizer.analyze on the decoded frames from as many threads as the server labels with:
+    the work without HTTP."""
+    threads = cfg.serve.threads
     frames = [cv2.imdecode(np.frombuffer(image, np.uint8), cv2.IMREAD_COLOR) for image in images]
     counts = [0] * threads
 
     def work(k: int) -> None:
-        recognizer = EmotionRecognizer.from_dir(model_dir)
+        recognizer = EmotionRecognizer.from_dir(model_dir, cfg=cfg.realtime)
         stop_at = time.perf_counter() + seconds
         while time.perf_counter() < stop_at:
             recognizer.analyze(frames[counts[k] % len(frames)])
@@ -144,23 +147,26 @@ def main() -> None:
     parser.add_argument("--max-requests", type=int, default=5000, help="requests per phase at most (default: "
                         "%(default)s)")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides for the server (and the in-process figure), e.g. "
+                        "realtime.detect_width=240 realtime.min_neighbors=3 (see python -m bench.detection)")
     args = parser.parse_args()
     images, port = face_jpegs(), free_port()
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as tmp:
-        server = start_server(args.model_dir, port, Path(tmp) / "server.log")
+        server = start_server(args.model_dir, port, args.overrides, Path(tmp) / "server.log")
         try:
             results = {"http": [asyncio.run(load(base, images, n, args.seconds, args.max_requests)) for n in CLIENTS],
                        "websocket": asyncio.run(stream(base, images, args.seconds, args.max_requests))}
         finally:
             server.terminate()
             server.wait(timeout=30)
-    threads = ServeConfig().threads
-    results["in_process_images_per_s"] = in_process(args.model_dir, images, threads, args.seconds)
+    cfg = load_config(args.overrides)
+    results["in_process_images_per_s"] = in_process(args.model_dir, cfg, images, args.seconds)
     if args.json:
         print(json.dumps(results))
         return
-    print(f"POST /v1/analyze, 640x480 JPEG with one face ({len(images[0]) // 1000} kB), {args.seconds:.0f} s per row:")
+    print(f"POST /v1/analyze, 640x480 JPEG with one face ({len(images[0]) // 1000} kB), {args.seconds:.0f} s per row, "
+          f"server options: {' '.join(args.overrides) or 'conf defaults'}")
     print("clients  requests  errors  requests/s  p50 ms  p95 ms")
     for row in results["http"]:
         print(f"{row['clients']:>7}  {row['requests']:>8}  {row['errors']:>6}  {row['requests_per_s']:>10}  "
@@ -169,8 +175,8 @@ def main() -> None:
     ws = results["websocket"]
     print(f"WebSocket /v1/stream, one client, 2 frames in flight: {ws['frames_per_s']} frames/s answered "
           f"({ws['frames_sent']} sent, {ws['dropped']} dropped as stale, {ws['errors']} errors)")
-    print(f"in-process EmotionRecognizer.analyze, {threads} threads, no HTTP: {results['in_process_images_per_s']} "
-          "images/s")
+    print(f"in-process EmotionRecognizer.analyze, {cfg.serve.threads} threads, no HTTP: "
+          f"{results['in_process_images_per_s']} images/s")
 
 
 if __name__ == "__main__":

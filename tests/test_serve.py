@@ -149,13 +149,17 @@ def test_model_and_health_say_what_serves(client):
     assert client.get("/nowhere").json() == {"error": "Not Found"}
 
 
-def test_the_page_and_everything_it_loads_come_from_this_server(client):
-    page = client.get("/")
+def assert_all_it_loads_is_local(client, path: str) -> None:
+    page = client.get(path)
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    links = re.findall(r"(?:src|href)=\"([^\"]+)\"", page.text)
+    links = re.findall(r"(?:src|href)=[\"']([^\"']+)", page.text)
     assert links and all(link.startswith("/") for link in links), links  # nothing from a CDN or another site
     for link in links:
         assert client.get(link).status_code == 200, link
+
+
+def test_the_page_and_everything_it_loads_come_from_this_server(client):
+    assert_all_it_loads_is_local(client, "/")
     assert "url(" not in client.get("/static/style.css").text
     assert re.findall(r"fetch\(\"([^\"]+)", client.get("/static/app.js").text) == ["/v1/model"]
 
@@ -164,7 +168,8 @@ def test_the_api_is_documented(client):
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/v1/analyze", "/v1/model", "/v1/reload", "/healthz"} <= set(paths)
     assert set(paths["/v1/analyze"]["post"]["requestBody"]["content"]) >= {"multipart/form-data", "image/jpeg"}
-    assert client.get("/docs").status_code == 200
+    assert_all_it_loads_is_local(client, "/docs")  # Swagger UI from the package, not from a CDN
+    assert "url: '/openapi.json'" in client.get("/docs").text
 
 
 def test_the_stream_answers_frames_refuses_text_and_drops_stale_frames(client):

@@ -1,7 +1,7 @@
 """The served page in a real browser: `python -m realtime.serve` on a free port, headless Chromium (Debian's chromium
 and chromium-driver, driven by Selenium) whose fake camera plays a Y4M video of a face made here; the label and box
 the page shows are checked against the API's answer for the same frame, and a screenshot is kept in
-test-artifacts/. Then the messages for a refused camera permission and for no camera at all."""
+test-artifacts/. Then the messages for a refused camera permission and for no camera at all, and the API docs."""
 
 import json
 import shutil
@@ -169,5 +169,17 @@ def test_no_camera_at_all_is_said_plainly(server):
             "Promise.reject(new DOMException('Requested device not found', 'NotFoundError'));")})
         driver.get(server)
         wait_for(driver, "#message", "No camera found: connect a camera, then reload the page.")
+    finally:
+        driver.quit()
+
+
+def test_the_api_docs_render_offline(server):
+    driver = chromium()
+    try:  # Swagger UI from the package renders FastAPI's OpenAPI 3.1 document: every route listed
+        driver.get(f"{server}/docs")
+        for path in ("/v1/analyze", "/v1/model", "/v1/reload", "/healthz"):
+            wait_for(driver, ".opblock-summary-path", path)
+        ARTIFACTS.mkdir(exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / "serve_docs.png"))
     finally:
         driver.quit()

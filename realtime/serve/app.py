@@ -1,5 +1,5 @@
-"""The routes: POST /v1/analyze, GET /v1/model, POST /v1/reload, GET /healthz, WebSocket /v1/stream, and the page
-at / (static files shipped in the package, nothing from outside the machine)."""
+"""The routes: POST /v1/analyze, GET /v1/model, POST /v1/reload, GET /healthz, WebSocket /v1/stream, the page at /
+and the API's documentation at /docs (static files shipped in packages, nothing from outside the machine)."""
 
 import asyncio
 import logging
@@ -7,9 +7,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request, WebSocket
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
+from swagger_ui_bundle import swagger_ui_path
 
 from emotion.config import Config
 from emotion.errors import UserError
@@ -66,7 +68,7 @@ def create_app(cfg: Config, choice: ModelChoice) -> FastAPI:
                 poll.cancel()
             labeller.close()
 
-    app = FastAPI(title="Facial emotion recognition", lifespan=lifespan,
+    app = FastAPI(title="Facial emotion recognition", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Faces and their emotions in images and camera frames; the page at / shows a webcam.")
     app.state.labeller = labeller
 
@@ -112,5 +114,14 @@ def create_app(cfg: Config, choice: ModelChoice) -> FastAPI:
     async def page() -> FileResponse:
         return FileResponse(STATIC / "index.html")
 
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        """Swagger UI from the swagger-ui-bundle package rather than FastAPI's default CDN."""
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} - API",
+                                   swagger_js_url="/static/docs/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/docs/swagger-ui.css",
+                                   swagger_favicon_url="/static/docs/favicon-32x32.png")
+
+    app.mount("/static/docs", StaticFiles(directory=swagger_ui_path), name="docs")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
