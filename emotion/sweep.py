@@ -34,6 +34,7 @@ RUN_ATTR = "mlflow_run_id"  # trial user attribute: its training run
 STUDY_TAG, TRIAL_TAG = "sweep_study", "sweep_trial"  # on the parent run: the study; on a trial's run: <study>/<n>
 PRUNED_TAG = "sweep_pruned_after_epoch"
 FIGURE = "parallel_coordinates.png"
+STORAGE_ATTEMPTS = 3  # a storage that fails this often is reported
 PARENT_WAIT_S = 60  # how long a joining worker waits for the study's creator to record the parent run
 PRUNERS = {
     "median": lambda cfg, epochs: optuna.pruners.MedianPruner(cfg.pruner_startup_trials, cfg.pruner_warmup_epochs),
@@ -94,15 +95,16 @@ def open_study(cfg: SweepConfig, epochs: int) -> tuple[optuna.Study, bool]:
     if not cfg.space:
         raise ConfigError("sweep.space is empty: pick a search space (sweep=default) or give it entries")
     where = redacted(cfg.storage)
-    try:
-        with warnings.catch_warnings():  # Optuna calls its heartbeat settings experimental
-            warnings.simplefilter("ignore", ExperimentalWarning)
-            storage = RDBStorage(cfg.storage, engine_kwargs=_engine_options(cfg.storage),
-                                 heartbeat_interval=cfg.heartbeat_interval_s, grace_period=cfg.grace_period_s,
-                                 heartbeat_stale_trial_callback=RetryStaleTrial(cfg.max_retry))
-    except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as err:
-        raise StudyUnavailable(f"cannot open the Optuna storage {where}: {str(err).splitlines()[0]}; check "
-                               "sweep.storage (sqlite:///optuna.db, or postgresql+psycopg://user:password@host/db)")
+    for attempt in range(STORAGE_ATTEMPTS):
+        try:
+            storage = _storage(cfg)
+            break
+        except sqlalchemy.exc.DBAPIError as err:  # workers that start together race to create the tables
+            if attempt + 1 == STORAGE_ATTEMPTS:
+                raise _unavailable(where, err) from err
+            time.sleep(1)
+        except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as err:
+            raise _unavailable(where, err) from err
     options = dict(study_name=cfg.study, storage=storage, sampler=optuna.samplers.TPESampler(seed=cfg.sampler_seed),
                    pruner=PRUNERS[cfg.pruner](cfg, epochs))
     try:
@@ -113,6 +115,19 @@ def open_study(cfg: SweepConfig, epochs: int) -> tuple[optuna.Study, bool]:
         study = optuna.load_study(**options)
         log.info("joined study %s in %s (%d trials so far)", cfg.study, where, len(study.trials))
         return study, False
+
+
+def _storage(cfg: SweepConfig) -> RDBStorage:
+    with warnings.catch_warnings():  # Optuna calls its heartbeat settings experimental
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        return RDBStorage(cfg.storage, engine_kwargs=_engine_options(cfg.storage),
+                          heartbeat_interval=cfg.heartbeat_interval_s, grace_period=cfg.grace_period_s,
+                          heartbeat_stale_trial_callback=RetryStaleTrial(cfg.max_retry))
+
+
+def _unavailable(where: str, err: Exception) -> StudyUnavailable:
+    return StudyUnavailable(f"cannot open the Optuna storage {where}: {str(err).splitlines()[0]}; check "
+                            "sweep.storage (sqlite:///optuna.db, or postgresql+psycopg://user:password@host/db)")
 
 
 def redacted(url: str) -> str:

@@ -23,6 +23,7 @@ pytestmark = pytest.mark.slow
 # a tiny model and a space of tiny widths: a trial trains in about a second
 TINY = ("model.filters=[8,16]", "model.block_dropout=[0.1,0.1]", "model.dense_units=16", "train.batch_size=8",
         "sweep.space.width.choices=['[4,8]','[8,16]']")
+EXPERIMENT = compose_config().tracking.experiment
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +53,8 @@ def run_in_process(overrides: list[str]) -> tuple[optuna.Study, optuna.trial.Fro
 
 def trial_runs(study: optuna.Study) -> dict[str, list]:
     """Every child run of the study's parent, by its trial tag."""
-    runs = mlflow.search_runs(filter_string=f"tags.{tracking.PARENT_TAG} = '{study.user_attrs[sweep.PARENT_ATTR]}'",
-                              output_format="list")
+    runs = mlflow.search_runs(experiment_names=[EXPERIMENT], output_format="list",
+                              filter_string=f"tags.{tracking.PARENT_TAG} = '{study.user_attrs[sweep.PARENT_ATTR]}'")
     by_trial = {}
     for run in runs:
         by_trial.setdefault(run.data.tags[sweep.TRIAL_TAG], []).append(run)
@@ -108,3 +109,70 @@ def test_a_sweep_records_every_trial_under_a_parent_with_the_best(index_dir, mlf
     assert (parent.data.metrics["trials_complete"], parent.data.metrics["trials_pruned"]) == (2, 1)
     assert parent.info.status == "FINISHED" and parent.data.params["sweep.n_trials"] == "3"
     assert sweep.FIGURE in {a.path for a in MlflowClient().list_artifacts(parent.info.run_id)}
+
+
+def start_worker(workdir: Path, overrides: list[str]) -> subprocess.Popen:
+    """`python -m stages.sweep` in workdir, tracking to workdir's SQLite MLflow store (made here first: two MLflow
+    clients creating one SQLite store's tables at once collide)."""
+    mlflow.set_tracking_uri(f"sqlite:///{workdir}/mlflow.db")
+    MlflowClient().search_experiments()
+    env = os.environ | {"PYTHONPATH": str(ROOT), "MLFLOW_TRACKING_URI": f"sqlite:///{workdir}/mlflow.db"}
+    return subprocess.Popen([sys.executable, "-m", "stages.sweep", *overrides, "hydra.run.dir=.",
+                             "hydra.output_subdir=null"], cwd=workdir, env=env, text=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+@pytest.mark.services
+def test_two_workers_share_one_study_without_losing_or_repeating_a_trial(index_dir, study_storage, mlflow_store):
+    overrides = base_overrides(index_dir, study_storage, "sweep.study=shared", "sweep.n_trials=2", "train.epochs=1")
+    workers = [start_worker(Path.cwd(), overrides) for _ in range(2)]
+    errors = [worker.communicate(timeout=300)[1] for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0], errors[0][-2000:] + errors[1][-2000:]
+
+    mlflow.set_tracking_uri(mlflow_store)
+    study = optuna.load_study(study_name="shared", storage=study_storage)
+    runs = trial_runs(study)
+    parents = mlflow.search_runs(experiment_names=[EXPERIMENT], filter_string=f"tags.{sweep.STUDY_TAG} = 'shared'",
+                                 output_format="list")
+    print(f"\n{study_storage.split(':')[0]}: trials expected 4, found {len(study.trials)} "
+          f"({[t.state.name for t in study.trials]}); child runs {sum(map(len, runs.values()))}, parents {len(parents)}")
+    assert sorted(t.number for t in study.trials) == [0, 1, 2, 3]
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials)
+    assert sorted(runs) == [f"shared/{n}" for n in range(4)] and all(len(r) == 1 for r in runs.values())
+    for trial in study.trials:
+        assert runs[f"shared/{trial.number}"][0].info.run_id == trial.user_attrs[sweep.RUN_ATTR]
+        assert_run_has_trial_params(runs[f"shared/{trial.number}"][0], trial)
+    assert len(parents) == 1 and parents[0].info.run_id == study.user_attrs[sweep.PARENT_ATTR]
+
+
+@pytest.mark.services
+def test_a_worker_killed_mid_trial_leaves_it_failed_and_retried_never_running(index_dir, mlflow_store):
+    storage = f"sqlite:///{Path.cwd()}/optuna.db"
+    heartbeat = ("sweep.heartbeat_interval_s=1", "sweep.grace_period_s=2", "sweep.pruner=none", "sweep.n_trials=1")
+    worker = start_worker(Path.cwd(), base_overrides(index_dir, storage, *heartbeat, "train.epochs=500"))
+    deadline = time.monotonic() + 120
+    while not (running := [t for t in optuna_trials(storage) if t.state == TrialState.RUNNING and t.intermediate_values]):
+        assert worker.poll() is None and time.monotonic() < deadline, worker.communicate()[1][-3000:]
+        time.sleep(0.2)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    time.sleep(3)  # past the grace period
+    killed = running[0]
+
+    study, best = run_in_process(base_overrides(index_dir, storage, *heartbeat, "train.epochs=1"))
+    trials = study.trials
+    runs = trial_runs(study)
+    print(f"\nkilled in epoch {max(killed.intermediate_values) + 1}: trials {[t.state.name for t in trials]}, "
+          f"runs {[r.info.status for n in sorted(runs) for r in runs[n]]}")
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE]
+    assert trials[1].params == killed.params and trials[1].system_attrs["failed_trial"] == killed.number
+    assert [r.info.status for r in runs["fer2013/0"]] == ["KILLED"]
+    assert [r.info.status for r in runs["fer2013/1"]] == ["FINISHED"] and best.number == 1
+
+
+def optuna_trials(storage: str) -> list[optuna.trial.FrozenTrial]:
+    """The trials of the default study, [] before it exists."""
+    try:
+        return optuna.load_study(study_name="fer2013", storage=storage).trials
+    except KeyError:
+        return []
