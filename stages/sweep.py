@@ -23,7 +23,8 @@ def main(raw: DictConfig) -> None:
     job = HydraConfig.get()
     base = list(job.overrides.task)  # each trial: this command line, then the trial's parameters
     study, best = sweep.run(cfg, arrays,
-                            lambda trial: config.validate(hydra.compose(job.job.config_name, [*base, *trial])))
+                            lambda trial_overrides: config.validate(hydra.compose(job.job.config_name,
+                                                                                  [*base, *trial_overrides])))
     summary = f"best trial {best.number}: val_accuracy {best.value:.3f}, {best.params}" if best else "no complete trial"
     log.info("study %s: %d trials in all; %s", study.study_name, len(study.trials), summary)
 

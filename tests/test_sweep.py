@@ -17,8 +17,7 @@ from optuna.trial import TrialState
 
 from conftest import ROOT, compose_config
 from emotion import data, sweep, tracking
-
-pytestmark = pytest.mark.slow
+from emotion.errors import ConfigError, StudyUnavailable
 
 # a tiny model and a space of tiny widths: a trial trains in about a second
 TINY = ("model.filters=[8,16]", "model.block_dropout=[0.1,0.1]", "model.dense_units=16", "train.batch_size=8",
@@ -78,6 +77,7 @@ class PruneTrialOne(optuna.pruners.BasePruner):
         return trial.number == 1
 
 
+@pytest.mark.slow
 def test_a_sweep_records_every_trial_under_a_parent_with_the_best(index_dir, mlflow_store, monkeypatch):
     monkeypatch.setitem(sweep.PRUNERS, "none", lambda cfg, epochs: PruneTrialOne())
     study, best = run_in_process(base_overrides(index_dir, "sqlite:///optuna.db", "sweep.n_trials=3",
@@ -122,6 +122,7 @@ def start_worker(workdir: Path, overrides: list[str]) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
+@pytest.mark.slow
 @pytest.mark.services
 def test_two_workers_share_one_study_without_losing_or_repeating_a_trial(index_dir, study_storage, mlflow_store):
     overrides = base_overrides(index_dir, study_storage, "sweep.study=shared", "sweep.n_trials=2", "train.epochs=1")
@@ -145,6 +146,7 @@ def test_two_workers_share_one_study_without_losing_or_repeating_a_trial(index_d
     assert len(parents) == 1 and parents[0].info.run_id == study.user_attrs[sweep.PARENT_ATTR]
 
 
+@pytest.mark.slow
 @pytest.mark.services
 def test_a_worker_killed_mid_trial_leaves_it_failed_and_retried_never_running(index_dir, mlflow_store):
     storage = f"sqlite:///{Path.cwd()}/optuna.db"
@@ -176,3 +178,17 @@ def optuna_trials(storage: str) -> list[optuna.trial.FrozenTrial]:
         return optuna.load_study(study_name="fer2013", storage=storage).trials
     except KeyError:
         return []
+
+
+@pytest.mark.parametrize("storage, error, message", [
+    ("optuna.db", ConfigError, r"sweep.storage='optuna.db': not an SQLAlchemy URL; use sqlite:///optuna.db"),
+    ("sqlite:////nonexistent/dir/optuna.db", StudyUnavailable,
+     r"cannot open the Optuna storage sqlite:////nonexistent/dir/optuna.db: .*; check sweep.storage"),
+    ("postgresql+nodriver://u:secret@127.0.0.1/db", StudyUnavailable, r"^cannot open the Optuna storage "
+     r"postgresql\+nodriver://u:\*\*\*@127.0.0.1/db: "),
+])
+def test_a_bad_storage_fails_in_one_line_without_its_password(workdir, storage, error, message):
+    cfg = compose_config(f"sweep.storage={storage}", "sweep.heartbeat_interval_s=1", "sweep.grace_period_s=2")
+    with pytest.raises(error, match=message) as caught:
+        sweep.open_study(cfg.sweep, cfg.train.epochs)
+    assert "secret" not in str(caught.value) and "\n" not in str(caught.value)
