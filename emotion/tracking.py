@@ -5,6 +5,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import keras
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
 from emotion.config import TrackingConfig
@@ -179,18 +181,16 @@ def start_parent_run(experiment: str, name: str, params: dict, tags: dict[str, s
     client = MlflowClient()
     run_id = client.create_run(client.get_experiment_by_name(experiment).experiment_id, tags=tags,
                                run_name=name).info.run_id
-    for key, value in params.items():
-        client.log_param(run_id, key, value)
+    client.log_batch(run_id, params=[Param(key, str(value)) for key, value in params.items()])
     return run_id
 
 
 def log_summary(run_id: str, metrics: dict[str, float], tags: dict[str, str], figure, figure_name: str) -> None:
     """Record (or update) a finished summary on a run, active or not, and mark it FINISHED."""
     client = MlflowClient()
-    for key, value in metrics.items():
-        client.log_metric(run_id, key, value)
-    for key, value in tags.items():
-        client.set_tag(run_id, key, value)
+    now = int(time.time() * 1000)
+    client.log_batch(run_id, metrics=[Metric(key, float(value), now, 0) for key, value in metrics.items()],
+                     tags=[RunTag(key, value) for key, value in tags.items()])
     if figure is not None:
         client.log_figure(run_id, figure, figure_name)
     client.set_terminated(run_id, "FINISHED")
