@@ -1,7 +1,7 @@
 """Dataclass schema of conf/: typed, range-checked configuration for every stage."""
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -208,6 +208,53 @@ class ServeConfig:
 
 
 @dataclass
+class SearchParam:
+    """One dimension of a sweep: the config key (or group) it overrides, and a float range or a list of choices."""
+
+    key: str = ""  # what a trial sets, as on the command line: train.lr, model.filters, augment (a group)
+    low: Optional[float] = None
+    high: Optional[float] = None
+    log: bool = False  # sample the range on a log scale
+    choices: Optional[list[Any]] = None  # instead of a range: values (or group options) as on the command line
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            raise ConfigError("a sweep.space entry has no key: name the config key it sets, e.g. key: train.lr")
+        if self.choices is None and not (self.low is not None and self.high is not None and self.low < self.high):
+            raise ConfigError(f"sweep.space entry for {self.key}: give low < high, or choices")
+        if self.log and self.choices is None and self.low <= 0:
+            raise ConfigError(f"sweep.space entry for {self.key}: log: true needs low > 0")
+
+
+PRUNERS = ("median", "hyperband", "none")
+
+
+@dataclass
+class SweepConfig:
+    study: str = "fer2013"  # workers with the same study name and storage share one study
+    storage: str = "sqlite:///optuna.db"  # any SQLAlchemy URL: postgresql+psycopg://user:password@host/db for a team
+    n_trials: int = 20  # trials this worker runs (each worker of a shared study runs its own n_trials)
+    pruner: str = "median"  # median, hyperband or none; pruning reads each epoch's val_accuracy
+    pruner_startup_trials: int = 3  # median: trials that finish before any is pruned
+    pruner_warmup_epochs: int = 2  # median: epochs every trial runs before it can be pruned
+    heartbeat_interval_s: int = 60  # a running trial records that it is alive this often
+    grace_period_s: int = 180  # a trial silent this long (its worker died) is marked failed and queued again
+    max_retry: int = 1  # times a failed trial is queued again with the same parameters
+    sampler_seed: Optional[int] = None  # TPE's seed: set it for a repeatable single-worker sweep, never for several
+    trials_dir: str = "sweeps"  # <trials_dir>/<study>/trial-<n>/: each trial's checkpoint and training report
+    space: dict[str, SearchParam] = field(default_factory=dict)  # parameter name -> what it sets and its range
+
+    def __post_init__(self) -> None:
+        if self.pruner not in PRUNERS:
+            raise ConfigError(f"sweep.pruner={self.pruner!r}: use {', '.join(PRUNERS)}")
+        if min(self.n_trials, self.heartbeat_interval_s, self.pruner_startup_trials + 1) < 1 or self.max_retry < 0:
+            raise ConfigError("sweep.n_trials and sweep.heartbeat_interval_s must be >= 1, the other counts >= 0")
+        if self.grace_period_s <= self.heartbeat_interval_s:
+            raise ConfigError(f"sweep.grace_period_s={self.grace_period_s}: must exceed sweep.heartbeat_interval_s "
+                              f"({self.heartbeat_interval_s}), or live trials are failed")
+
+
+@dataclass
 class Config:
     seed: int = 42
     data: DataConfig = field(default_factory=DataConfig)
@@ -219,6 +266,7 @@ class Config:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     realtime: RealtimeConfig = field(default_factory=RealtimeConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
 
 
 def validate(raw: DictConfig) -> Config:

@@ -35,3 +35,7 @@ class CheckpointInUse(UserError):
 
 class TrainingInterrupted(UserError):
     """Training was stopped (Ctrl-C); the message says how to resume."""
+
+
+class StudyUnavailable(UserError):
+    """A sweep's Optuna storage cannot be opened, or its study is incomplete."""

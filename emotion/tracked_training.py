@@ -13,18 +13,20 @@ log = logging.getLogger(__name__)
 
 
 def train_tracked(
-    cfg: Config, arrays: dict[str, tuple[np.ndarray, np.ndarray]], callbacks: list[keras.callbacks.Callback] = ()
+    cfg: Config, arrays: dict[str, tuple[np.ndarray, np.ndarray]], callbacks: list[keras.callbacks.Callback] = (),
+    tags: dict[str, str] | None = None,
 ) -> tuple[str, dict]:
     """Fit cfg's model on arrays inside an MLflow run and return (run id, training metrics).
 
     An interrupted fit with the same config and data continues in the same run from its last epoch checkpoint,
-    unless train.resume is false; a run left behind by a dead process is marked KILLED.
+    unless train.resume is false; a run left behind by a dead process is marked KILLED. tags go on a new run from
+    its start (a sweep trial's parent and number).
     """
     data_hash = data.manifest_hash(cfg.data.index_dir)
     with runs.TrainingRun(cfg.train.checkpoint_dir, runs.settings_of(cfg, data_hash), cfg.train.resume) as run:
         if run.abandoned_run_id:
             tracking.mark_abandoned(run.abandoned_run_id)
-        with tracking.tracked_run(run.run_id) as run_id:
+        with tracking.tracked_run(run.run_id, tags) as run_id:
             if run.run_id is None:
                 tracking.log_run_info(config.flatten(runs.logged_config(cfg)), runs.provenance_tags(data_hash))
                 run.bind(run_id)

@@ -5,6 +5,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import keras
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
 from emotion.config import TrackingConfig
@@ -29,6 +31,7 @@ KIND_TAG, MODEL_DEVELOPMENT = "mlflow.experimentKind", "custom_model_development
 DVC_EXPERIMENT_ENV = "DVC_EXP_NAME"  # set by `dvc exp run` for the stages it runs
 TEST_SPLIT_TAG = "test_manifest_sha256"  # which test images the run was scored on (data.test_split_hash)
 DECISION_TAG = "champion_decision"  # why register made the run the champion, or did not
+PARENT_TAG = "mlflow.parentRunId"  # what nests a sweep's trial runs under its parent run in MLflow's UI
 
 
 def setup(cfg: TrackingConfig, create: bool = True) -> str:
@@ -73,14 +76,15 @@ def _unreachable(err: Exception, doing: str) -> TrackingUnavailable:
 
 
 @contextlib.contextmanager
-def tracked_run(run_id: str | None) -> Iterator[str]:
+def tracked_run(run_id: str | None, tags: dict[str, str] | None = None) -> Iterator[str]:
     """Start (or continue) a run and end it FINISHED, KILLED on Ctrl-C, or FAILED; yields its run id.
 
-    A new run is named after the DVC experiment that runs it, if any. A tracking server lost on the way is reported
-    as TrackingUnavailable, in one line.
+    A new run is named after the DVC experiment that runs it, if any, and carries tags from its start (a sweep's
+    child: PARENT_TAG). A tracking server lost on the way is reported as TrackingUnavailable, in one line.
     """
     try:
-        run = mlflow.start_run(run_id=run_id, run_name=None if run_id else os.environ.get(DVC_EXPERIMENT_ENV))
+        run = mlflow.start_run(run_id=run_id, run_name=None if run_id else os.environ.get(DVC_EXPERIMENT_ENV),
+                               tags=None if run_id else tags)
     except CONNECTION_ERRORS as err:
         raise _unreachable(err, "starting the run") from err
     status = "FAILED"
@@ -170,6 +174,26 @@ def log_scores(run_id: str, metrics: dict[str, float], figure_file: str | Path, 
 def log_figure(fig, name: str) -> None:
     """Log a matplotlib figure as an artifact of the active run."""
     mlflow.log_figure(fig, name)
+
+
+def start_parent_run(experiment: str, name: str, params: dict, tags: dict[str, str]) -> str:
+    """Create a run in experiment for other runs to nest under (a sweep's), left RUNNING for them; returns its id."""
+    client = MlflowClient()
+    run_id = client.create_run(client.get_experiment_by_name(experiment).experiment_id, tags=tags,
+                               run_name=name).info.run_id
+    client.log_batch(run_id, params=[Param(key, str(value)) for key, value in params.items()])
+    return run_id
+
+
+def log_summary(run_id: str, metrics: dict[str, float], tags: dict[str, str], figure, figure_name: str) -> None:
+    """Record (or update) a finished summary on a run, active or not, and mark it FINISHED."""
+    client = MlflowClient()
+    now = int(time.time() * 1000)
+    client.log_batch(run_id, metrics=[Metric(key, float(value), now, 0) for key, value in metrics.items()],
+                     tags=[RunTag(key, value) for key, value in tags.items()])
+    if figure is not None:
+        client.log_figure(run_id, figure, figure_name)
+    client.set_terminated(run_id, "FINISHED")
 
 
 def run_params_and_tags(run_id: str) -> tuple[dict[str, str], dict[str, str]]:

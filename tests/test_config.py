@@ -60,6 +60,10 @@ def test_defaults_are_the_reference_recipe():
         ("augment.zoom_fraction=0.6", r"augment.zoom_fraction=0.6: must be in \[0, 0.5\)"),
         ("augment.blur_probability=2", r"augment.blur_probability=2.0: must be in \[0, 1\]"),
         ("data.splits=[test]", r"data.splits=\['test'\]: use \[train, test\]"),
+        ("sweep.pruner=asha", "sweep.pruner='asha': use median, hyperband, none"),
+        ("sweep.grace_period_s=30", "sweep.grace_period_s=30: must exceed sweep.heartbeat_interval_s"),
+        ("sweep.space.lr.low=0.01", r"sweep.space entry for train.lr: give low < high, or choices"),
+        ("sweep.space.lr.low=0", r"sweep.space entry for train.lr: log: true needs low > 0"),
     ],
 )
 def test_bad_values_fail_by_name(override, message):

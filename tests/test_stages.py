@@ -16,6 +16,7 @@ HYDRA_STAGES = {  # stage: options its help must name
     "train": ["experiment", "model", "train.epochs", "train.resume"],
     "evaluate": ["evaluate.model_dir", "evaluate.tta_flip", "evaluate.register"],
     "train_offline": ["+export_dir", "experiment"],
+    "sweep": ["sweep.n_trials", "sweep.storage", "sweep.study", "sweep.pruner", "train.epochs"],
 }
 ARGPARSE_STAGES = {"export_run": ["run_id", "folder"], "import_run": ["folder", "--run-file"], "params": ["--output"]}
 

@@ -1,0 +1,216 @@
+"""Hyper-parameter sweeps: an Optuna study whose trials are tracked training runs, shared by any number of workers.
+
+Workers opened on the same study name and storage (sqlite:///... on one machine, a PostgreSQL URL for a team) ask
+the one study for trials. A trial's parameters become command-line overrides that the caller composes into a config;
+its training run nests under the study's parent MLflow run, and each epoch's val_accuracy goes to the pruner. A
+worker that dies mid-trial stops its heartbeat: after the grace period the next worker to ask for a trial marks it
+failed, marks its MLflow run KILLED and queues it again with the same parameters.
+"""
+
+import logging
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import keras
+import numpy as np
+import optuna
+import sqlalchemy.exc
+from matplotlib import pyplot as plt
+from optuna.exceptions import ExperimentalWarning
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.engine import make_url
+
+from emotion import config, tracked_training, tracking
+from emotion.config import Config, SearchParam, SweepConfig
+from emotion.errors import ConfigError, StudyUnavailable
+
+log = logging.getLogger(__name__)
+
+PARENT_ATTR = "mlflow_parent_run_id"  # study user attribute: the run every trial's run nests under
+RUN_ATTR = "mlflow_run_id"  # trial user attribute: its training run
+STUDY_TAG, TRIAL_TAG = "sweep_study", "sweep_trial"  # on the parent run: the study; on a trial's run: <study>/<n>
+PRUNED_TAG = "sweep_pruned_after_epoch"
+FIGURE = "parallel_coordinates.png"
+STORAGE_ATTEMPTS = 3  # a storage that fails this often is reported
+PARENT_WAIT_S = 60  # how long a joining worker waits for the study's creator to record the parent run
+PRUNERS = {
+    "median": lambda cfg, epochs: optuna.pruners.MedianPruner(cfg.pruner_startup_trials, cfg.pruner_warmup_epochs),
+    "hyperband": lambda cfg, epochs: optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs),
+    "none": lambda cfg, epochs: optuna.pruners.NopPruner(),
+}
+
+Compose = Callable[[list[str]], Config]  # command-line overrides -> the validated config they compose
+
+
+def overrides(trial: optuna.Trial, space: dict[str, SearchParam]) -> list[str]:
+    """Sample every parameter of space for trial; return the overrides that set them (`train.lr=0.0012`)."""
+    chosen = []
+    for name, param in space.items():
+        if param.choices is not None:
+            value = trial.suggest_categorical(name, list(param.choices))
+        else:
+            value = trial.suggest_float(name, param.low, param.high, log=param.log)
+        chosen.append(f"{param.key}={value}")
+    return chosen
+
+
+class PruningReporter(keras.callbacks.Callback):
+    """Reports each epoch's val_accuracy to the trial and ends the fit there when the pruner says so.
+
+    Put it after the checkpoint and MLflow callbacks: a pruned trial's run keeps every epoch it trained.
+    """
+
+    def __init__(self, trial: optuna.Trial):
+        super().__init__()
+        self.trial, self.pruned_after = trial, 0
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.trial.report(float((logs or {})["val_accuracy"]), epoch + 1)
+        if self.trial.should_prune():
+            self.pruned_after = epoch + 1
+            self.model.stop_training = True
+
+
+class RetryStaleTrial(RetryHeartbeatStaleTrialCallback):
+    """Queue a trial whose worker died again with the same parameters (up to max_retry times); mark its run KILLED."""
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        super().__call__(study, trial)
+        run_id = tracking.find_run(TRIAL_TAG, trial_key(study.study_name, trial.number))
+        if run_id:
+            tracking.mark_abandoned(run_id)
+        log.warning("trial %d stopped sending heartbeats (its worker died): marked failed, queued again unless "
+                    "retried sweep.max_retry times already", trial.number)
+
+
+def trial_key(study: str, number: int) -> str:
+    return f"{study}/{number}"
+
+
+def open_study(cfg: SweepConfig, epochs: int) -> tuple[optuna.Study, bool]:
+    """Create cfg.study in cfg.storage, or join it if it exists; returns (study, whether this call created it)."""
+    if not cfg.space:
+        raise ConfigError("sweep.space is empty: pick a search space (sweep=default) or give it entries")
+    where = redacted(cfg.storage)
+    for attempt in range(STORAGE_ATTEMPTS):
+        try:
+            storage = _storage(cfg)
+            break
+        except sqlalchemy.exc.DBAPIError as err:  # workers that start together race to create the tables
+            if attempt + 1 == STORAGE_ATTEMPTS:
+                raise _unavailable(where, err) from err
+            time.sleep(1)
+        except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as err:
+            raise _unavailable(where, err) from err
+    options = dict(study_name=cfg.study, storage=storage, sampler=optuna.samplers.TPESampler(seed=cfg.sampler_seed),
+                   pruner=PRUNERS[cfg.pruner](cfg, epochs))
+    try:
+        study = optuna.create_study(direction="maximize", **options)
+        log.info("created study %s in %s", cfg.study, where)
+        return study, True
+    except optuna.exceptions.DuplicatedStudyError:
+        study = optuna.load_study(**options)
+        log.info("joined study %s in %s (%d trials so far)", cfg.study, where, len(study.trials))
+        return study, False
+
+
+def _storage(cfg: SweepConfig) -> RDBStorage:
+    with warnings.catch_warnings():  # Optuna calls its heartbeat settings experimental
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        return RDBStorage(cfg.storage, engine_kwargs=_engine_options(cfg.storage),
+                          heartbeat_interval=cfg.heartbeat_interval_s, grace_period=cfg.grace_period_s,
+                          heartbeat_stale_trial_callback=RetryStaleTrial(cfg.max_retry))
+
+
+def _unavailable(where: str, err: Exception) -> StudyUnavailable:
+    return StudyUnavailable(f"cannot open the Optuna storage {where}: {str(err).splitlines()[0]}; check "
+                            "sweep.storage (sqlite:///optuna.db, or postgresql+psycopg://user:password@host/db)")
+
+
+def redacted(url: str) -> str:
+    """A storage URL without its password, fit for logs and MLflow params."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sqlalchemy.exc.ArgumentError:
+        raise ConfigError(f"sweep.storage={url!r}: not an SQLAlchemy URL; use sqlite:///optuna.db or "
+                          "postgresql+psycopg://user:password@host/db") from None
+
+
+def _engine_options(url: str) -> dict:
+    # several worker processes on one SQLite file wait for each other's writes instead of failing at once
+    return {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+
+
+def parent_run(study: optuna.Study, created: bool, cfg: Config) -> str:
+    """The study's parent MLflow run: made by the worker that created the study, looked up by those that join it."""
+    if created:
+        sweep = config.to_dict(cfg)["sweep"] | {"storage": redacted(cfg.sweep.storage)}
+        run_id = tracking.start_parent_run(cfg.tracking.experiment, f"sweep-{study.study_name}",
+                                           config.flatten({"sweep": sweep}), {STUDY_TAG: study.study_name})
+        study.set_user_attr(PARENT_ATTR, run_id)
+        return run_id
+    deadline = time.monotonic() + PARENT_WAIT_S
+    while (run_id := study.user_attrs.get(PARENT_ATTR)) is None:
+        if time.monotonic() > deadline:
+            raise StudyUnavailable(f"study {study.study_name} has no MLflow parent run: the worker that created it "
+                                   "stopped before recording one; start a new study (sweep.study=NAME)")
+        time.sleep(1)
+    return run_id
+
+
+def run(cfg: Config, arrays: dict[str, tuple[np.ndarray, np.ndarray]],
+        compose: Compose) -> tuple[optuna.Study, FrozenTrial | None]:
+    """Run cfg.sweep.n_trials trials of the study (created or joined), then record its best trial in the parent.
+
+    Returns the study and its best trial so far (None while no trial is complete).
+    """
+    study, created = open_study(cfg.sweep, cfg.train.epochs)
+    parent = parent_run(study, created, cfg)
+    study.optimize(lambda trial: train_trial(trial, cfg.sweep, arrays, compose, parent),
+                   n_trials=cfg.sweep.n_trials, catch=())
+    return study, record_best(study, parent)
+
+
+def train_trial(trial: optuna.Trial, cfg: SweepConfig, arrays: dict, compose: Compose, parent: str) -> float:
+    """Train the trial's config in a run nested under parent; returns the best epoch's val_accuracy."""
+    folder = Path(cfg.trials_dir) / cfg.study / f"trial-{trial.number:04d}"
+    trial_cfg = compose([*overrides(trial, cfg.space), f"train.checkpoint_dir='{folder / 'checkpoint'}'",
+                         f"train.history_file='{folder / 'history.csv'}'", f"train.metrics_file='{folder / 'train.json'}'"])
+    keras.backend.clear_session()  # the previous trial's models
+    reporter = PruningReporter(trial)
+    tags = {tracking.PARENT_TAG: parent, TRIAL_TAG: trial_key(cfg.study, trial.number)}
+    run_id, metrics = tracked_training.train_tracked(trial_cfg, arrays, [reporter], tags)
+    trial.set_user_attr(RUN_ATTR, run_id)
+    if reporter.pruned_after:
+        tracking.set_tags(run_id, {PRUNED_TAG: str(reporter.pruned_after)})
+        raise optuna.TrialPruned(f"val_accuracy below the pruner's bar after epoch {reporter.pruned_after}")
+    return metrics["best_val_accuracy"]
+
+
+def record_best(study: optuna.Study, parent: str) -> FrozenTrial | None:
+    """Log the study's trial counts, best trial (number, run, value, parameters) and figure to the parent run."""
+    trials = study.get_trials(deepcopy=False)
+    counts = {f"trials_{state.name.lower()}": sum(t.state == state for t in trials) for state in TrialState}
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    if not complete:
+        log.warning("study %s has no complete trial yet: no best trial to record", study.study_name)
+        tracking.log_summary(parent, counts, {}, None, FIGURE)
+        return None
+    best = study.best_trial
+    tags = {"best_trial": str(best.number), "best_run_id": best.user_attrs[RUN_ATTR],
+            **{f"best.{name}": str(value) for name, value in best.params.items()}}
+    figure = parallel_coordinates(study)
+    tracking.log_summary(parent, {"best_val_accuracy": best.value, **counts}, tags, figure, FIGURE)
+    plt.close(figure)
+    return best
+
+
+def parallel_coordinates(study: optuna.Study):
+    """Every complete trial as a line through its parameters to its val_accuracy (Optuna's matplotlib figure)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        ax = optuna.visualization.matplotlib.plot_parallel_coordinate(study, target_name="val_accuracy")
+    return ax.figure
