@@ -14,6 +14,7 @@ from hydra import compose, initialize_config_dir
 
 from emotion import config
 from emotion.labels import CLASS_NAMES, CSV_EMOTION_NAMES
+from services import mlflow_server, postgres  # noqa: F401  (fixtures: real servers for tests marked services)
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_DATA = Path(os.environ.get("FER2013_ZIP", ROOT.parent / "shared" / "data" / "fer2013.zip"))

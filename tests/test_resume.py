@@ -4,11 +4,9 @@ the uninterrupted process ends: the same logged metrics and the same predictions
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import mlflow
@@ -20,6 +18,7 @@ from mlflow import MlflowClient
 from conftest import ROOT, write_kaggle_folder
 from emotion import data, model_io, tracking
 from emotion.preprocess import to_model_input
+from services import MlflowServer
 
 pytestmark = pytest.mark.slow
 
@@ -151,55 +150,30 @@ def test_a_second_trainer_on_the_same_checkpoint_is_refused_and_a_dead_ones_run_
     assert json.loads((tmp_path / "artifacts/train_run.json").read_text())["run_id"] != dead_run
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_mlflow_server(workdir: Path, port: int) -> subprocess.Popen:
-    """A real MLflow tracking server on 127.0.0.1:port (SQLite store, proxied artifacts), up when this returns."""
-    server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{workdir}/server.db", "--artifacts-destination", str(workdir / "store")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
-            return server
-        except OSError:
-            time.sleep(0.3)
-    os.killpg(server.pid, signal.SIGKILL)
-    raise AssertionError("mlflow server did not start")
-
-
+@pytest.mark.services
 def test_a_tracking_server_lost_mid_training_stops_in_one_line_and_resume_loses_nothing(index_dir, tmp_path,
                                                                                         uninterrupted):
-    port = free_port()
-    server = start_mlflow_server(tmp_path, port)
-    uri = f"http://127.0.0.1:{port}"
-    training = start("train", tmp_path, index_dir, tracking_uri=uri)
+    server = MlflowServer(f"sqlite:///{tmp_path}/server.db", tmp_path).start()  # proxied artifacts, as a team's
+    training = start("train", tmp_path, index_dir, tracking_uri=server.uri)
     state = tmp_path / "checkpoints/train/state.json"
     while training.poll() is None and not (state.exists() and json.loads(state.read_text())["epochs"] >= 1):
         time.sleep(0.01)
-    os.killpg(server.pid, signal.SIGKILL)
-    server.wait()
+    server.stop(signal.SIGKILL)
     code, err = finish(training)
     assert code == 1
     last = err.strip().splitlines()[-1]
-    assert last.startswith(f"error: lost the MLflow tracking store http://127.0.0.1:{port} while logging epoch")
+    assert last.startswith(f"error: lost the MLflow tracking store {server.uri} while logging epoch")
     assert last.endswith("is in checkpoints/train: run the same command again to resume from it")
     assert "Traceback" not in err
 
-    server = start_mlflow_server(tmp_path, port)
+    server.start()
     try:
-        code, err = finish(start("train", tmp_path, index_dir, tracking_uri=uri))
+        code, err = finish(start("train", tmp_path, index_dir, tracking_uri=server.uri))
         assert code == 0, err[-2000:]
-        mlflow.set_tracking_uri(uri)
+        mlflow.set_tracking_uri(server.uri)
         run_id = json.loads((tmp_path / "artifacts/train_run.json").read_text())["run_id"]
         history = tracking.metric_history(run_id, tuple(uninterrupted[1].columns[1:]))
     finally:
         mlflow.set_tracking_uri(None)
-        os.killpg(server.pid, signal.SIGKILL)
+        server.stop()
     pd.testing.assert_frame_equal(history, uninterrupted[1])
