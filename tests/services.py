@@ -34,10 +34,19 @@ def free_port() -> int:
 def postgres_bin_dir() -> Path | None:
     """The folder of PostgreSQL's initdb and postgres: on PATH, else Debian's newest /usr/lib/postgresql/*/bin."""
     on_path = shutil.which("initdb")
-    if on_path and shutil.which("postgres"):
-        return Path(on_path).parent
+    if on_path:
+        return Path(on_path).resolve().parent  # the real folder, where postgres is (a link's folder may lack it)
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
     return Path(found[-1]).parent if found else None
+
+
+def require_postgres() -> Path:
+    """postgres_bin_dir(), or skip the test saying what is missing."""
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        pytest.skip("services: PostgreSQL's initdb and postgres not found (apt-get install postgresql, as .ci/run "
+                    "does, or put them on PATH)")
+    return bin_dir
 
 
 def server_user() -> str | None:
@@ -59,10 +68,10 @@ class Process:
         self.name, self.log_file = name, log_file
         self.process: subprocess.Popen | None = None
 
-    def launch(self, command: list[str], user: str | None = None) -> None:
+    def launch(self, command: list[str], user: str | None = None, env: dict[str, str] | None = None) -> None:
         with open(self.log_file, "ab") as out:
             self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                            start_new_session=True, user=user, cwd=self.log_file.parent)
+                                            start_new_session=True, user=user, cwd=self.log_file.parent, env=env)
 
     @property
     def running(self) -> bool:
@@ -95,11 +104,7 @@ class PostgresServer(Process):
     """A PostgreSQL cluster in a fresh temporary folder, trust authentication, listening on 127.0.0.1 only."""
 
     def __init__(self):
-        bin_dir = postgres_bin_dir()
-        if bin_dir is None:
-            pytest.skip("services: PostgreSQL's initdb and postgres not found (apt-get install postgresql, as .ci/run "
-                        "does, or put them on PATH)")
-        self.bin_dir, self.user = bin_dir, server_user()
+        self.bin_dir, self.user = require_postgres(), server_user()
         # outside pytest's tmp_path: that folder is private to root, and the server may run as another user
         self.folder = Path(tempfile.mkdtemp(prefix="fer-postgres-"))
         if self.user:
@@ -107,7 +112,7 @@ class PostgresServer(Process):
         super().__init__("PostgreSQL", self.folder / "server.log")
         self.port = free_port()
         self.data_dir = self.folder / "data"
-        subprocess.run([str(bin_dir / "initdb"), "-D", str(self.data_dir), "-U", "postgres", "-A", "trust",
+        subprocess.run([str(self.bin_dir / "initdb"), "-D", str(self.data_dir), "-U", "postgres", "-A", "trust",
                         "-E", "UTF8", "--no-instructions"], user=self.user, check=True, capture_output=True,
                        cwd=self.folder)
 
@@ -168,15 +173,17 @@ class MlflowServer(Process):
             self.launch([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", self.backend_store_uri,
                          "--artifacts-destination", str(self.artifacts), "--host", "127.0.0.1",
                          "--port", str(self.port), "--workers", "1"])
-            self.wait_until(self._healthy)
+            self.wait_until(lambda: healthy(self.uri))
         return self
 
-    def _healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.uri}/health", timeout=2) as answer:
-                return answer.status == 200
-        except OSError:
-            return False
+
+def healthy(uri: str) -> bool:
+    """Whether the MLflow server at uri answers /health."""
+    try:
+        with urllib.request.urlopen(f"{uri}/health", timeout=2) as answer:
+            return answer.status == 200
+    except OSError:
+        return False
 
 
 @pytest.fixture(scope="session")

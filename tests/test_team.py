@@ -4,8 +4,10 @@ artifacts, the realtime CLI pulls the registered model from it, and DVC pushes t
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,8 +15,9 @@ import yaml
 from matplotlib import cbook
 from mlflow import MlflowClient
 
-from conftest import copy_project, run
+from conftest import ROOT, copy_project, run
 from emotion.labels import CLASS_NAMES
+from services import Process, free_port, healthy, require_postgres
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 
@@ -91,3 +94,28 @@ def test_a_dvc_remote_restores_the_cache_and_outputs_and_repro_has_nothing_to_do
     assert {path: path.read_bytes() for path in before} == before
     assert "Data and pipelines are up to date." in status
     assert "Running stage" not in repro
+
+
+def test_the_team_server_script_serves_mlflow_on_postgresql_and_ctrl_c_stops_both(tmp_path):
+    require_postgres()
+    folder = Path(tempfile.mkdtemp(prefix="fer-team-"))  # not under tmp_path: PostgreSQL's user must reach it
+    port = free_port()
+    script = Process("scripts/team_server.sh", tmp_path / "script.log")
+    try:
+        script.launch(["bash", str(ROOT / "scripts/team_server.sh"), str(folder)],
+                      env=os.environ | {"MLFLOW_PORT": str(port), "PG_PORT": str(free_port())})
+        uri = f"http://127.0.0.1:{port}"
+        script.wait_until(lambda: healthy(uri))
+        client = MlflowClient(uri)
+        run_id = client.create_run(client.create_experiment("team")).info.run_id
+        client.log_metric(run_id, "loss", 0.5)
+        script.stop(signal.SIGINT)
+        printed = script.log_file.read_text()
+        assert f"export MLFLOW_TRACKING_URI={uri}\n" in printed, printed[-2000:]
+        assert not (folder / "postgres/postmaster.pid").exists(), "PostgreSQL still runs after Ctrl-C"
+        assert (folder / "postgres/PG_VERSION").exists()  # the data stays for the next start
+    finally:
+        script.stop(signal.SIGKILL)
+        if (folder / "postgres/postmaster.pid").exists():  # the assertion above failed: stop it here
+            os.kill(int((folder / "postgres/postmaster.pid").read_text().split()[0]), signal.SIGINT)
+        shutil.rmtree(folder, ignore_errors=True)
