@@ -12,6 +12,7 @@ from pathlib import Path
 import keras
 import mlflow
 import pandas as pd
+from filelock import FileLock
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
@@ -51,10 +52,9 @@ def setup(cfg: TrackingConfig, create: bool = True) -> str:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
     mlflow.set_tracking_uri(uri)
     try:
-        if mlflow.get_experiment_by_name(cfg.experiment) is None:
-            local = not uri.startswith(("http://", "https://", "databricks"))
-            location = Path(cfg.artifact_dir).resolve().as_uri() if local else None
-            mlflow.create_experiment(cfg.experiment, artifact_location=location, tags={KIND_TAG: MODEL_DEVELOPMENT})
+        with _first_use_lock(uri):
+            if mlflow.get_experiment_by_name(cfg.experiment) is None:
+                _create_experiment(cfg, uri)
         experiment = mlflow.set_experiment(cfg.experiment)
         if create and experiment.tags.get(KIND_TAG) != MODEL_DEVELOPMENT:  # a store from before the tag was set
             mlflow.set_experiment_tag(KIND_TAG, MODEL_DEVELOPMENT)
@@ -64,6 +64,25 @@ def setup(cfg: TrackingConfig, create: bool = True) -> str:
             "MLFLOW_TRACKING_URI to use the local store"
         ) from err
     return uri
+
+
+def _first_use_lock(uri: str) -> contextlib.AbstractContextManager:
+    """Processes opening one SQLite store take turns until its tables and experiment exist: MLflow's table
+    migrations fail when two processes create a new store at once (a lock file beside it, as the checkpoint's)."""
+    if uri.startswith("sqlite:///"):
+        return FileLock(uri.removeprefix("sqlite:///") + ".lock")
+    return contextlib.nullcontext()
+
+
+def _create_experiment(cfg: TrackingConfig, uri: str) -> None:
+    """Create the experiment, unless another process (a training on a server, at once) just did."""
+    local = not uri.startswith(("http://", "https://", "databricks"))
+    location = Path(cfg.artifact_dir).resolve().as_uri() if local else None
+    try:
+        mlflow.create_experiment(cfg.experiment, artifact_location=location, tags={KIND_TAG: MODEL_DEVELOPMENT})
+    except MlflowException as err:
+        if err.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
 
 
 # What a lost tracking server raises: MLflow's own errors, and requests' / urllib3's connection errors (OSError)

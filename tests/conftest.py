@@ -3,6 +3,8 @@
 import itertools
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -14,10 +16,12 @@ from hydra import compose, initialize_config_dir
 
 from emotion import config
 from emotion.labels import CLASS_NAMES, CSV_EMOTION_NAMES
+from services import mlflow_server, postgres  # noqa: F401  (fixtures: real servers for tests marked services)
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_DATA = Path(os.environ.get("FER2013_ZIP", ROOT.parent / "shared" / "data" / "fer2013.zip"))
 PER_CLASS = 4
+PROJECT_FILES = ("emotion", "stages", "conf", "dvc.yaml", "params.yaml", ".dvc/config", ".dvcignore", ".gitignore")
 
 
 def synthetic_face(rng: np.random.Generator, class_id: int) -> np.ndarray:
@@ -73,6 +77,32 @@ def compose_config(*overrides: str) -> config.Config:
     """conf/ composed by Hydra with overrides, validated into dataclasses."""
     with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
         return config.validate(compose("config", overrides=list(overrides)))
+
+
+def run(cmd: list[str], cwd: Path, env_path: str | None = None, tracking_uri: str | None = None) -> str:
+    """Run a command with the project's Python first on PATH (and env_path on PYTHONPATH), tracking to tracking_uri
+    (default: the project's local store); return its output, or fail the test with it."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    if env_path:
+        env["PYTHONPATH"] = env_path
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop("FER2013_SOURCE", None)
+    if tracking_uri:
+        env["MLFLOW_TRACKING_URI"] = tracking_uri
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
+    return done.stdout + done.stderr
+
+
+def copy_project(root: Path) -> Path:
+    """A git + DVC copy of the project's pipeline (code, conf/, dvc.yaml, params.yaml) in root, committed."""
+    (root / ".dvc").mkdir()
+    for name in PROJECT_FILES:
+        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, root / name)
+    run(["git", "init", "-q"], root)
+    run(["git", "add", "-A"], root)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"], root)
+    return root
 
 
 @pytest.fixture

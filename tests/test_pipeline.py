@@ -1,10 +1,8 @@
 """End to end: `dvc exp run` in a temporary copy of the project on synthetic data, checked through MLflow."""
 
 import json
-import os
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -16,37 +14,18 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from conftest import ROOT, compose_config
+from conftest import ROOT, compose_config, copy_project, run
 from emotion import data, evaluation, model_io
 from emotion.labels import CLASS_NAMES
 from emotion.model import build_model
 
 FIGURE_CALL = re.compile(r"plt\.subplots\(|figures\.\w+\(")  # the notebook cells that make a figure
-PROJECT_FILES = ("emotion", "stages", "conf", "dvc.yaml", "params.yaml", ".dvc/config", ".dvcignore", ".gitignore")
-
-
-def run(cmd: list[str], cwd: Path, env_path: str | None = None) -> str:
-    """Run a command with the project's Python first on PATH (and env_path on PYTHONPATH); return its output."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    if env_path:
-        env["PYTHONPATH"] = env_path
-    env.pop("MLFLOW_TRACKING_URI", None)
-    env.pop("FER2013_SOURCE", None)
-    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
-    return done.stdout + done.stderr
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, kaggle_folder) -> Path:
     """A git + DVC copy of the project that has run the whole pipeline once on the synthetic data."""
-    root = tmp_path_factory.mktemp("project")
-    (root / ".dvc").mkdir()
-    for name in PROJECT_FILES:
-        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, root / name)
-    run(["git", "init", "-q"], root)
-    run(["git", "add", "-A"], root)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"], root)
+    root = copy_project(tmp_path_factory.mktemp("project"))
     run(["dvc", "exp", "run", "-n", "smoke", "-S", f"data.source={kaggle_folder}", "-S", "train.epochs=1",
          "-S", "train.batch_size=8"], root)
     mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")

@@ -4,11 +4,9 @@ the uninterrupted process ends: the same logged metrics and the same predictions
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import mlflow
@@ -18,8 +16,9 @@ import pytest
 from mlflow import MlflowClient
 
 from conftest import ROOT, write_kaggle_folder
-from emotion import data, model_io, tracking
+from emotion import data, model_io, tracking, training
 from emotion.preprocess import to_model_input
+from services import MlflowServer
 
 pytestmark = pytest.mark.slow
 
@@ -151,55 +150,103 @@ def test_a_second_trainer_on_the_same_checkpoint_is_refused_and_a_dead_ones_run_
     assert json.loads((tmp_path / "artifacts/train_run.json").read_text())["run_id"] != dead_run
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_mlflow_server(workdir: Path, port: int) -> subprocess.Popen:
-    """A real MLflow tracking server on 127.0.0.1:port (SQLite store, proxied artifacts), up when this returns."""
-    server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{workdir}/server.db", "--artifacts-destination", str(workdir / "store")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
-            return server
-        except OSError:
-            time.sleep(0.3)
-    os.killpg(server.pid, signal.SIGKILL)
-    raise AssertionError("mlflow server did not start")
-
-
+@pytest.mark.services
 def test_a_tracking_server_lost_mid_training_stops_in_one_line_and_resume_loses_nothing(index_dir, tmp_path,
                                                                                         uninterrupted):
-    port = free_port()
-    server = start_mlflow_server(tmp_path, port)
-    uri = f"http://127.0.0.1:{port}"
-    training = start("train", tmp_path, index_dir, tracking_uri=uri)
+    server = MlflowServer(f"sqlite:///{tmp_path}/server.db", tmp_path).start()  # proxied artifacts, as a team's
+    training = start("train", tmp_path, index_dir, tracking_uri=server.uri)
     state = tmp_path / "checkpoints/train/state.json"
     while training.poll() is None and not (state.exists() and json.loads(state.read_text())["epochs"] >= 1):
         time.sleep(0.01)
-    os.killpg(server.pid, signal.SIGKILL)
-    server.wait()
+    server.stop(signal.SIGKILL)
     code, err = finish(training)
     assert code == 1
     last = err.strip().splitlines()[-1]
-    assert last.startswith(f"error: lost the MLflow tracking store http://127.0.0.1:{port} while logging epoch")
+    assert last.startswith(f"error: lost the MLflow tracking store {server.uri} while logging epoch")
     assert last.endswith("is in checkpoints/train: run the same command again to resume from it")
     assert "Traceback" not in err
 
-    server = start_mlflow_server(tmp_path, port)
+    server.start()
     try:
-        code, err = finish(start("train", tmp_path, index_dir, tracking_uri=uri))
+        code, err = finish(start("train", tmp_path, index_dir, tracking_uri=server.uri))
         assert code == 0, err[-2000:]
-        mlflow.set_tracking_uri(uri)
+        mlflow.set_tracking_uri(server.uri)
         run_id = json.loads((tmp_path / "artifacts/train_run.json").read_text())["run_id"]
         history = tracking.metric_history(run_id, tuple(uninterrupted[1].columns[1:]))
     finally:
         mlflow.set_tracking_uri(None)
-        os.killpg(server.pid, signal.SIGKILL)
+        server.stop()
     pd.testing.assert_frame_equal(history, uninterrupted[1])
+
+
+SMALL_MODEL = ("model.filters=[8,16]", "model.block_dropout=[0.1,0.1]", "model.dense_units=16")  # short epochs
+
+
+def logged_history(tracking_uri: str, workdir: Path) -> tuple[str, pd.DataFrame]:
+    """(run id, per-epoch metrics as MLflow holds them) of workdir's finished training."""
+    run_id = json.loads((workdir / "artifacts/train_run.json").read_text())["run_id"]
+    mlflow.set_tracking_uri(tracking_uri)
+    try:
+        return run_id, tracking.metric_history(run_id, training.HISTORY_METRICS)
+    finally:
+        mlflow.set_tracking_uri(None)
+
+
+def trained_history(workdir: Path) -> pd.DataFrame:
+    """Per-epoch metrics as the training computed them (plots/train/history.csv, written from its checkpoints)."""
+    return pd.read_csv(workdir / "plots/train/history.csv")
+
+
+@pytest.mark.services
+def test_a_postgresql_tracking_server_stopped_mid_training_loses_no_epoch(index_dir, tmp_path, mlflow_server):
+    trainer = start("train", tmp_path, index_dir, *SMALL_MODEL, tracking_uri=mlflow_server.uri)
+    state = tmp_path / "checkpoints/train/state.json"
+    while trainer.poll() is None and not (state.exists() and json.loads(state.read_text())["epochs"] >= 1):
+        time.sleep(0.01)
+    trainer.send_signal(signal.SIGSTOP)  # held after an epoch's checkpoint while the server goes away
+    try:
+        mlflow_server.stop()
+    finally:
+        trainer.send_signal(signal.SIGCONT)
+        code, err = finish(trainer)
+        mlflow_server.start()
+    checkpointed = json.loads(state.read_text())
+    assert code == 1, err[-2000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"error: lost the MLflow tracking store {mlflow_server.uri} while logging epoch "
+                           f"{checkpointed['epochs']}: "), last
+    assert last.endswith(f"the checkpoint of epoch {checkpointed['epochs']} is in checkpoints/train: run the same "
+                         "command again to resume from it"), last
+
+    code, err = finish(start("train", tmp_path, index_dir, *SMALL_MODEL, tracking_uri=mlflow_server.uri))
+    assert code == 0, err[-2000:]
+    run_id, logged = logged_history(mlflow_server.uri, tmp_path)
+    trained = trained_history(tmp_path)
+    print(f"server stopped after epoch {checkpointed['epochs']} of {EPOCHS}; after resuming, run {run_id}: "
+          f"epochs expected {EPOCHS}, found {len(logged)}; metric values expected "
+          f"{EPOCHS * len(training.HISTORY_METRICS)}, found {int(logged[list(training.HISTORY_METRICS)].count().sum())}")
+    pd.testing.assert_frame_equal(logged, trained, check_exact=True)
+    before_stop = pd.DataFrame(checkpointed["history"])[list(trained.columns)]
+    pd.testing.assert_frame_equal(logged.head(len(before_stop)), before_stop, check_exact=True, check_dtype=False)
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+def test_two_trainings_at_once_on_one_store_both_complete_with_every_metric(index_dir, tmp_path, store, request):
+    uri = f"sqlite:///{tmp_path}/mlflow.db" if store == "sqlite" else request.getfixturevalue("mlflow_server").uri
+    workdirs = [tmp_path / "first", tmp_path / "second"]
+    trainings = []
+    for workdir in workdirs:
+        workdir.mkdir()
+        trainings.append(start("train", workdir, index_dir, *SMALL_MODEL, tracking_uri=uri))
+    results = [finish(process) for process in trainings]
+    found = []
+    for workdir, (code, err) in zip(workdirs, results):
+        assert code == 0, err[-2000:]
+        run_id, logged = logged_history(uri, workdir)
+        found.append((run_id, logged))
+        pd.testing.assert_frame_equal(logged, trained_history(workdir), check_exact=True)
+    print(f"{store}: 2 trainings at once -> runs {[run_id for run_id, _ in found]}; epochs expected {EPOCHS} each, "
+          f"found {[len(logged) for _, logged in found]}; metric values expected "
+          f"{2 * EPOCHS * len(training.HISTORY_METRICS)}, found {sum(int(h.iloc[:, 1:].count().sum()) for _, h in found)}")
+    assert len({run_id for run_id, _ in found}) == 2

@@ -1,0 +1,121 @@
+"""A team's set-up, on real servers on 127.0.0.1: the pipeline tracks to an MLflow server on PostgreSQL with proxied
+artifacts, the realtime CLI pulls the registered model from it, and DVC pushes to and pulls from a remote."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+import yaml
+from matplotlib import cbook
+from mlflow import MlflowClient
+
+from conftest import ROOT, copy_project, run
+from emotion.labels import CLASS_NAMES
+from services import Process, free_port, healthy, require_postgres
+
+pytestmark = [pytest.mark.slow, pytest.mark.services]
+
+EPOCHS = 2
+SMALL_MODEL = ("model.filters=[8,16]", "model.block_dropout=[0.1,0.1]", "model.dense_units=16")
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, kaggle_folder, mlflow_server) -> Path:
+    """A copy of the project that has run the pipeline on the synthetic data, tracking to the team's server."""
+    root = copy_project(tmp_path_factory.mktemp("team"))
+    settings = [f"data.source={kaggle_folder}", f"train.epochs={EPOCHS}", "train.batch_size=8", *SMALL_MODEL]
+    run(["dvc", "exp", "run", "-n", "team", *(arg for s in settings for arg in ("-S", s))], root,
+        tracking_uri=mlflow_server.uri)
+    return root
+
+
+def test_runs_metrics_and_the_registered_model_are_on_the_server(project, mlflow_server):
+    client = MlflowClient(mlflow_server.uri)
+    run_id = json.loads((project / "artifacts/train_run.json").read_text())["run_id"]
+    logged = client.get_run(run_id)
+    epochs = {name: len(client.get_metric_history(run_id, name)) for name in ("loss", "val_accuracy")}
+    version = client.get_model_version_by_alias("fer-emotion", "candidate")
+    weights = list(mlflow_server.artifacts.rglob(f"{run_id}/artifacts/model/model.weights.h5"))
+    print(f"server {mlflow_server.uri}: run {run_id} {logged.info.status}, epochs logged {epochs} of {EPOCHS}, "
+          f"test_accuracy {logged.data.metrics.get('test_accuracy')}, fer-emotion@candidate v{version.version}, "
+          f"weights in the artifact folder: {len(weights)}")
+    assert logged.info.status == "FINISHED" and logged.info.run_name == "team"
+    assert epochs == {"loss": EPOCHS, "val_accuracy": EPOCHS}
+    test_report = json.loads((project / "reports/test.json").read_text())
+    assert logged.data.metrics["test_accuracy"] == pytest.approx(test_report["accuracy"], abs=1e-4)
+    assert version.run_id == run_id
+    assert logged.info.artifact_uri.startswith("mlflow-artifacts:/")  # proxied: the client never writes the folder
+    assert len(weights) == 1  # ... the server did, in its --artifacts-destination
+    assert not (project / "mlflow.db").exists() and not (project / "mlartifacts").exists()
+
+
+def test_the_realtime_cli_labels_a_photo_with_the_servers_registered_model(project, mlflow_server, tmp_path):
+    photo = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+    done = subprocess.run([sys.executable, "-m", "realtime.webcam", "--image", photo, "--json", "--headless",
+                           "--model-uri", "models:/fer-emotion@candidate"], cwd=tmp_path, capture_output=True,
+                          text=True, env={**os.environ, "MLFLOW_TRACKING_URI": mlflow_server.uri})
+    assert done.returncode == 0, done.stderr[-3000:]
+    run_id = json.loads((project / "artifacts/train_run.json").read_text())["run_id"]
+    assert f"downloaded the model of run {run_id}" in done.stderr
+    record = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(record["faces"]) == 1 and record["faces"][0]["label"] in CLASS_NAMES
+    served = next(mlflow_server.artifacts.rglob(f"{run_id}/artifacts/model/model.weights.h5")).read_bytes()
+    assert (tmp_path / ".cache/models" / run_id / "model.weights.h5").read_bytes() == served
+
+
+def cached_outputs(project: Path) -> list[Path]:
+    """The outputs DVC keeps in its cache (and so pushes): every out or plot of dvc.yaml without cache: false."""
+    stages = yaml.safe_load((project / "dvc.yaml").read_text())["stages"].values()
+    entries = [entry for stage in stages for entry in stage.get("outs", []) + stage.get("plots", [])]
+    return [project / entry for entry in entries if isinstance(entry, str)]
+
+
+def test_a_dvc_remote_restores_the_cache_and_outputs_and_repro_has_nothing_to_do(project, mlflow_server, tmp_path):
+    outputs = cached_outputs(project)
+    before = {path: path.read_bytes() for out in outputs for path in ([out] if out.is_file() else out.rglob("*"))}
+    run(["dvc", "remote", "add", "-d", "team", str(tmp_path / "remote")], project)
+    pushed = run(["dvc", "push"], project, tracking_uri=mlflow_server.uri)
+    for path in [project / ".dvc/cache", *outputs]:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    run(["dvc", "pull"], project)
+    status = run(["dvc", "status"], project)
+    repro = run(["dvc", "repro"], project, tracking_uri=mlflow_server.uri)
+    print(f"dvc push: {pushed.strip().splitlines()[-1]}; {len(before)} files wiped and pulled back; "
+          f"dvc status: {status.strip()}")
+    assert {path: path.read_bytes() for path in before} == before
+    assert "Data and pipelines are up to date." in status
+    assert "Running stage" not in repro
+
+
+def test_the_team_server_script_serves_mlflow_on_postgresql_and_ctrl_c_stops_both(tmp_path):
+    require_postgres()
+    folder = Path(tempfile.mkdtemp(prefix="fer-team-"))  # not under tmp_path: PostgreSQL's user must reach it
+    port = free_port()
+    script = Process("scripts/team_server.sh", tmp_path / "script.log")
+    try:
+        script.launch(["bash", str(ROOT / "scripts/team_server.sh"), str(folder)],
+                      env=os.environ | {"MLFLOW_PORT": str(port), "PG_PORT": str(free_port())})
+        uri = f"http://127.0.0.1:{port}"
+        script.wait_until(lambda: healthy(uri))
+        client = MlflowClient(uri)
+        run_id = client.create_run(client.create_experiment("team")).info.run_id
+        client.log_metric(run_id, "loss", 0.5)
+        script.stop(signal.SIGINT)
+        printed = script.log_file.read_text()
+        assert f"export MLFLOW_TRACKING_URI={uri}\n" in printed, printed[-2000:]
+        assert not (folder / "postgres/postmaster.pid").exists(), "PostgreSQL still runs after Ctrl-C"
+        assert (folder / "postgres/PG_VERSION").exists()  # the data stays for the next start
+    finally:
+        script.stop(signal.SIGKILL)
+        if (folder / "postgres/postmaster.pid").exists():  # the assertion above failed: stop it here
+            os.kill(int((folder / "postgres/postmaster.pid").read_text().split()[0]), signal.SIGINT)
+        shutil.rmtree(folder, ignore_errors=True)
