@@ -1,5 +1,5 @@
 """Label every video of an archive: `python -m realtime.batch INPUT --out results/` (INPUT: a folder, a quoted glob,
-or a text file with one video path or URI per line).
+or a text file with one video path or URI per line); installed, the same is `fer-batch`.
 
 Writes per-frame face records (as the webcam CLI's --json) and per-track summaries (as its --summary) as Parquet
 datasets partitioned by video: OUT/frames/video=ID/, OUT/tracks/video=ID/, OUT/videos/video=ID/ (one row per video),
