@@ -87,9 +87,10 @@ class EmotionRecognizer:
         probs = self.backend.predict(np.stack([crop_face(gray, box) for box in self.boxes]))
         return FrameResult(index, time_s, [face_result(box, p) for box, p in zip(self.boxes, probs)])
 
-    def label_video(self, path: str | Path, max_frames: int | None = None) -> Iterator[FrameResult]:
-        """The records of a video file's frames, in order; DataError if it cannot be read or ends early."""
-        frames, release, _ = inputs.video_frames(path)
+    def label_video(self, path: str | Path, max_frames: int | None = None, threads: int = 0) -> Iterator[FrameResult]:
+        """The records of a video file's frames, in order (threads: the decoder's, 0 its default); DataError if it
+        cannot be read or ends early."""
+        frames, release, _ = inputs.video_frames(path, threads)
         try:
             for index, (frame, time_s) in enumerate(frames):
                 if max_frames is not None and index >= max_frames:

@@ -85,11 +85,11 @@ class RayPool:
         self.ray, self.connected = connect(address)
         from realtime.batch.worker import VideoLabeller
 
-        ray = self.ray
-        actor = ray.remote(num_cpus=1, max_restarts=-1)(VideoLabeller)  # a crashed actor comes back; its video retried
-        cpus = int(ray.cluster_resources().get("CPU", 1))
-        model_ref = ray.put(model)
-        self.idle = [actor.remote(model_ref, cfg, out) for _ in range(max(1, min(cpus, videos)))]
+        labeller = self.ray.remote(num_cpus=1)(VideoLabeller)
+        model_ref = self.ray.put(model)  # sent to the object store once, not once per actor
+        self.start = lambda: labeller.remote(model_ref, cfg, out)
+        cpus = int(self.ray.cluster_resources().get("CPU", 1))
+        self.idle = [self.start() for _ in range(max(1, min(cpus, videos)))]
         self.capacity = len(self.idle)
         self.busy = {}
 
@@ -101,11 +101,15 @@ class RayPool:
 
     def next_done(self, running: list) -> tuple[object, dict | None, str | None]:
         [ref], _ = self.ray.wait(running, num_returns=1)
-        self.idle.append(self.busy.pop(ref))
+        actor = self.busy.pop(ref)
         try:
-            return ref, self.ray.get(ref), None
+            row, error = self.ray.get(ref), None
+        except self.ray.exceptions.RayActorError as err:  # its process or node died: a new actor takes its place
+            actor, row, error = self.start(), None, one_line(err)
         except self.ray.exceptions.RayError as err:
-            return ref, None, one_line(err)
+            row, error = None, one_line(err)
+        self.idle.append(actor)
+        return ref, row, error
 
     def close(self) -> None:
         for actor in self.idle + list(self.busy.values()):

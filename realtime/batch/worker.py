@@ -21,7 +21,8 @@ class VideoLabeller:
     """Labels videos with one ONNX model (its bytes: the file need not exist where this runs) into one output."""
 
     def __init__(self, model: bytes, cfg: RealtimeConfig, out: str):
-        cv2.setNumThreads(1)  # a video per core: threads inside a worker would only contend with the other workers
+        cv2.setNumThreads(1)  # a video per core: threads inside a worker (OpenCV's, the decoder's, ONNX Runtime's
+        # intra-op ones, already 1) would only contend with the other workers
         self.recognizer = EmotionRecognizer(OnnxBackend(model), cfg)
         self.store = Store(out)
 
@@ -32,7 +33,7 @@ class VideoLabeller:
         try:
             summary = EmotionSummary()
             with local_copy(video.uri) as path, self.store.frame_writer(video.id) as write:
-                for result in self.recognizer.label_video(path):
+                for result in self.recognizer.label_video(path, threads=1):
                     summary.add(result)
                     write(result.to_dict())
             self.store.write_tracks(video.id, summary.table().to_dict("records"))
