@@ -95,6 +95,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(run(parse_args(argv)))
     except UserError as err:
         sys.exit(f"error: {err}")
+    except KeyboardInterrupt:  # the videos done so far are kept; the next run labels the rest
+        sys.exit(130)
 
 
 if __name__ == "__main__":
