@@ -1,11 +1,11 @@
 """A batch's output, on a local folder or any filesystem pyarrow writes to (s3://, gs://, hdfs://): Parquet datasets
 partitioned by video (frames/video=ID/, tracks/video=ID/, videos/video=ID/), summary.parquet and failures.parquet.
 
-A video counts as done once its videos/ row exists; it is written last, so a video interrupted half-way has none and
-is labelled again from scratch."""
+A video counts as done once its videos/ row exists; it is written last (whole, or not at all), so a video interrupted
+half-way has none and is labelled again from scratch."""
 
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pyarrow as pa
 import pyarrow.fs
@@ -37,8 +37,9 @@ class Store:
 
     def done(self) -> set[str]:
         """The ids of the videos labelled completely."""
-        found = self.fs.get_file_info(pyarrow.fs.FileSelector(f"{self.root}/videos", allow_not_found=True))
-        return {info.base_name.removeprefix("video=") for info in found if info.type == pyarrow.fs.FileType.Directory}
+        found = self.fs.get_file_info(pyarrow.fs.FileSelector(f"{self.root}/videos", allow_not_found=True,
+                                                              recursive=True))
+        return {PurePosixPath(info.path).parent.name.removeprefix("video=") for info in found if info.base_name == PART}
 
     def clear(self, video_id: str) -> None:
         """Remove whatever an earlier, unfinished attempt wrote for the video."""
@@ -65,7 +66,11 @@ class Store:
         pq.write_table(pa.Table.from_pylist(rows, TRACKS), self._part("tracks", video_id), filesystem=self.fs)
 
     def mark_done(self, video_id: str, row: dict) -> None:
-        pq.write_table(pa.Table.from_pylist([row], VIDEOS), self._part("videos", video_id), filesystem=self.fs)
+        """Write the video's row under a hidden name, then move it in place: it exists whole or not at all."""
+        part = self._part("videos", video_id)
+        partial = str(PurePosixPath(part).with_name(f".{PART}"))  # datasets skip names starting with "."
+        pq.write_table(pa.Table.from_pylist([row], VIDEOS), partial, filesystem=self.fs)
+        self.fs.move(partial, part)
 
     def write_summary(self) -> int:
         """summary.parquet: the rows of every video done, by URI; returns their number."""

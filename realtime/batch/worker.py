@@ -42,7 +42,7 @@ class VideoLabeller:
         except BaseException:
             self.store.clear(video.id)
             raise
-        return row | {"video": video.id}
+        return row
 
 
 def video_row(video: Video, summary: EmotionSummary) -> dict:
