@@ -67,8 +67,8 @@ def run(args: argparse.Namespace) -> int:
     failures, totals, start = [], {"frames": 0, "videos": 0}, time.perf_counter()
     if todo:
         model = model_bytes(cfg, args)
-        pool = (runners.RayPool(args.ray, model, cfg.realtime, args.out, len(todo)) if args.ray else
-                runners.LocalPool(model, cfg.realtime, args.out, args.workers))
+        pool = (runners.RayPool(args.ray, model, cfg.realtime, store.location, len(todo)) if args.ray else
+                runners.LocalPool(model, cfg.realtime, store.location, args.workers))
 
         def report(video, row, error, attempts):
             totals["videos"] += 1

@@ -70,8 +70,9 @@ class LocalPool:
 
     def next_done(self, running: list[Future]) -> tuple[Future, dict | None, str | None]:
         future = next(iter(wait(running, return_when=FIRST_COMPLETED).done))
-        error = future.exception()
-        return future, None if error else future.result(), None if error is None else one_line(error)
+        if future.exception() is not None:
+            return future, None, one_line(future.exception())
+        return future, future.result(), None
 
     def close(self) -> None:
         self.executor.shutdown(cancel_futures=True)

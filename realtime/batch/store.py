@@ -32,8 +32,8 @@ class Store:
     """The output location of a batch; the driver and every worker open their own."""
 
     def __init__(self, out: str):
-        location = out if "://" in out else str(Path(out).resolve())
-        self.fs, self.root = pyarrow.fs.FileSystem.from_uri(location)
+        self.location = out if "://" in out else str(Path(out).resolve())  # as workers elsewhere must be given it
+        self.fs, self.root = pyarrow.fs.FileSystem.from_uri(self.location)
 
     def done(self) -> set[str]:
         """The ids of the videos labelled completely."""
