@@ -33,21 +33,24 @@ class KerasBackend:
 
 
 class OnnxBackend:
-    """ONNX Runtime on the CPU."""
+    """ONNX Runtime on the CPU, for a model file or its bytes (as a worker on another machine gets it)."""
 
     name = "onnx"
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path | bytes):
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
         options.intra_op_num_threads = 1  # a frame's few faces: one thread has the lowest latency, leaves a core free
+        model = path if isinstance(path, bytes) else str(path)
+        self.path = None if isinstance(path, bytes) else Path(path)
         try:
-            self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            self.session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         except Exception as err:  # noqa: BLE001 - onnxruntime raises its own untyped errors for unreadable models
-            raise ModelInvalid(f"{path}: ONNX Runtime cannot load it ({str(err).splitlines()[0][:200]}); delete the "
-                               "file to convert the model again, or use --backend keras") from err
+            raise ModelInvalid(f"{self.path or 'the ONNX model'}: ONNX Runtime cannot load it "
+                               f"({str(err).splitlines()[0][:200]}); delete the file to convert the model again, or "
+                               "use --backend keras") from err
         self.input_name = self.session.get_inputs()[0].name
 
     def predict(self, faces_u8: np.ndarray) -> np.ndarray:

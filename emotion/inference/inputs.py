@@ -42,11 +42,12 @@ def camera_frames(index: int, capture_factory: Callable = cv2.VideoCapture) -> t
     return frames(), capture.release
 
 
-def video_frames(path: str | Path) -> tuple[Frames, Callable, float]:
-    """Frames of a video file with their timestamps, a release function, and the video's frame rate."""
+def video_frames(path: str | Path, threads: int = 0) -> tuple[Frames, Callable, float]:
+    """Frames of a video file with their timestamps, a release function, and the video's frame rate; threads: the
+    decoder's (0: its default)."""
     if not Path(path).is_file():
         raise DataError(f"video {path} does not exist: check the path")
-    capture = cv2.VideoCapture(str(path))
+    capture = cv2.VideoCapture(str(path), cv2.CAP_ANY, [cv2.CAP_PROP_N_THREADS, threads] if threads else [])
     ok, first = capture.read() if capture.isOpened() else (False, None)
     if not ok:
         capture.release()

@@ -1,5 +1,6 @@
 """Frames -> records: detect faces, crop them as in training, classify all faces of a frame in one batch."""
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -86,6 +87,18 @@ class EmotionRecognizer:
         probs = self.backend.predict(np.stack([crop_face(gray, box) for box in self.boxes]))
         return FrameResult(index, time_s, [face_result(box, p) for box, p in zip(self.boxes, probs)])
 
+    def label_video(self, path: str | Path, max_frames: int | None = None, threads: int = 0) -> Iterator[FrameResult]:
+        """The records of a video file's frames, in order (threads: the decoder's, 0 its default); DataError if it
+        cannot be read or ends early."""
+        frames, release, _ = inputs.video_frames(path, threads)
+        try:
+            for index, (frame, time_s) in enumerate(frames):
+                if max_frames is not None and index >= max_frames:
+                    break
+                yield self.label_frame(frame, index, time_s)
+        finally:
+            release()
+
     def analyze_video(self, path: str | Path, max_frames: int | None = None):
         """(per-face records of every frame, per-track summary) of a video file, as pandas DataFrames.
 
@@ -96,19 +109,12 @@ class EmotionRecognizer:
 
         from emotion.inference.summary import EmotionSummary
 
-        frames, release, _ = inputs.video_frames(path)
         summary, rows = EmotionSummary(), []
-        try:
-            for index, (frame, time_s) in enumerate(frames):
-                if max_frames is not None and index >= max_frames:
-                    break
-                result = self.label_frame(frame, index, time_s)
-                summary.add(result)
-                rows += [{"frame": index, "time_s": time_s, "face": i, **dict(zip("xywh", face.box)),
-                          "label": face.label, "confidence": face.confidence, **face.probs}
-                         for i, face in enumerate(result.faces)]
-        finally:
-            release()
+        for result in self.label_video(path, max_frames):
+            summary.add(result)
+            rows += [{"frame": result.index, "time_s": result.time_s, "face": i, **dict(zip("xywh", face.box)),
+                      "label": face.label, "confidence": face.confidence, **face.probs}
+                     for i, face in enumerate(result.faces)]
         columns = ["frame", "time_s", "face", "x", "y", "w", "h", "label", "confidence", *CLASS_NAMES]
         return pd.DataFrame(rows, columns=columns), summary.table()
 
