@@ -10,12 +10,14 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from conftest import ROOT
 from realtime.batch import runners
 from realtime.batch.__main__ import main
 from realtime.batch.store import Store
 from test_realtime import NO_KERAS, astronaut_frame
 
 FRAMES = {"a": 4, "b": 5, "c": 6}
+MODEL = ("--model-dir", str(ROOT / "models" / "efficient"))  # the default model, whatever MLflow store is about
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +48,7 @@ def batch(caplog, *args: str) -> tuple[int | str, str]:
 def pool_out(archive, tmp_path_factory):
     out = tmp_path_factory.mktemp("pool") / "results"
     with pytest.raises(SystemExit) as exit:
-        main([str(archive), "--out", str(out), "--workers", "2"])
+        main([str(archive), "--out", str(out), "--workers", "2", *MODEL])
     assert exit.value.code == 1  # one video failed
     return out
 
@@ -84,7 +86,7 @@ def test_a_rerun_skips_videos_done_and_redoes_an_interrupted_one(pool_out, archi
     store.fs.delete_dir(f"{store.root}/videos/video={interrupted}")  # as if killed before its row was written
     (out / "frames" / f"video={interrupted}" / "part-0.parquet").write_bytes(b"half a file")
     parts = {path: path.stat().st_mtime_ns for video in done for path in out.glob(f"*/video={video}/*.parquet")}
-    code, err = batch(caplog, str(archive / "**" / "*.avi"), "--out", str(out), "--workers", "1")
+    code, err = batch(caplog, str(archive / "**" / "*.avi"), "--out", str(out), "--workers", "1", *MODEL)
     assert code == 0 and "3 videos, 2 already done" in err and "[1/1]" in err
     assert {path: path.stat().st_mtime_ns for path in parts} == parts
     assert tables(out) | {"failures": []} == tables(pool_out) | {"failures": []}
@@ -101,7 +103,7 @@ def ray_instance():
 @pytest.mark.services
 def test_ray_gives_the_same_output_as_the_local_pool(ray_instance, pool_out, archive, tmp_path, caplog):
     out = tmp_path / "ray"
-    code, err = batch(caplog, str(archive), "--out", str(out), "--ray", ray_instance)
+    code, err = batch(caplog, str(archive), "--out", str(out), "--ray", ray_instance, *MODEL)
     assert code == 1 and "FAILED (2 tries): cannot read video" in err
     assert tables(out) == tables(pool_out)
 
