@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import mlflow
@@ -33,10 +34,13 @@ def index_dir(kaggle_folder, tmp_path_factory) -> Path:
     return index
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
 def study_storage(request, tmp_path) -> str:
-    """An empty Optuna storage, one URL per engine the workers of a team may share."""
-    return {"sqlite": lambda: f"sqlite:///{tmp_path}/optuna.db"}[request.param]()
+    """An empty Optuna storage, one URL per engine the workers of a team may share (a fresh PostgreSQL database
+    per test on the session's server)."""
+    if request.param == "postgresql":
+        return request.getfixturevalue("postgres").create_database(f"optuna_{uuid.uuid4().hex}")
+    return f"sqlite:///{tmp_path}/optuna.db"
 
 
 def base_overrides(index_dir: Path, storage: str, *more: str) -> list[str]:
