@@ -240,6 +240,7 @@ class SweepConfig:
     heartbeat_interval_s: int = 60  # a running trial records that it is alive this often
     grace_period_s: int = 180  # a trial silent this long (its worker died) is marked failed and queued again
     max_retry: int = 1  # times a failed trial is queued again with the same parameters
+    storage_patience_s: int = 60  # a storage that went away (a restart) is waited for this long, then the worker stops
     sampler_seed: Optional[int] = None  # TPE's seed: set it for a repeatable single-worker sweep, never for several
     trials_dir: str = "sweeps"  # <trials_dir>/<study>/trial-<n>/: each trial's checkpoint and training report
     space: dict[str, SearchParam] = field(default_factory=dict)  # parameter name -> what it sets and its range
@@ -247,7 +248,8 @@ class SweepConfig:
     def __post_init__(self) -> None:
         if self.pruner not in PRUNERS:
             raise ConfigError(f"sweep.pruner={self.pruner!r}: use {', '.join(PRUNERS)}")
-        if min(self.n_trials, self.heartbeat_interval_s, self.pruner_startup_trials + 1) < 1 or self.max_retry < 0:
+        if (min(self.n_trials, self.heartbeat_interval_s, self.pruner_startup_trials + 1) < 1
+                or min(self.max_retry, self.storage_patience_s) < 0):
             raise ConfigError("sweep.n_trials and sweep.heartbeat_interval_s must be >= 1, the other counts >= 0")
         if self.grace_period_s <= self.heartbeat_interval_s:
             raise ConfigError(f"sweep.grace_period_s={self.grace_period_s}: must exceed sweep.heartbeat_interval_s "

@@ -4,9 +4,11 @@ Workers opened on the same study name and storage (sqlite:///... on one machine,
 the one study for trials. A trial's parameters become command-line overrides that the caller composes into a config;
 its training run nests under the study's parent MLflow run, and each epoch's val_accuracy goes to the pruner. A
 worker that dies mid-trial stops its heartbeat: after the grace period the next worker to ask for a trial marks it
-failed, marks its MLflow run KILLED and queues it again with the same parameters.
+failed, marks its MLflow run KILLED and queues it again with the same parameters. A database that is briefly
+away (a restart) is waited for, sweep.storage_patience_s at most.
 """
 
+import functools
 import logging
 import time
 import warnings
@@ -36,6 +38,7 @@ PRUNED_TAG = "sweep_pruned_after_epoch"
 FIGURE = "parallel_coordinates.png"
 STORAGE_ATTEMPTS = 3  # a storage that fails this often is reported
 PARENT_WAIT_S = 60  # how long a joining worker waits for the study's creator to record the parent run
+RECONNECT_WAIT_S = 1  # between tries to reach a storage that went away
 PRUNERS = {
     "median": lambda cfg, epochs: optuna.pruners.MedianPruner(cfg.pruner_startup_trials, cfg.pruner_warmup_epochs),
     "hyperband": lambda cfg, epochs: optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs),
@@ -90,21 +93,25 @@ def trial_key(study: str, number: int) -> str:
     return f"{study}/{number}"
 
 
-def open_study(cfg: SweepConfig, epochs: int) -> tuple[optuna.Study, bool]:
-    """Create cfg.study in cfg.storage, or join it if it exists; returns (study, whether this call created it)."""
-    if not cfg.space:
-        raise ConfigError("sweep.space is empty: pick a search space (sweep=default) or give it entries")
+def open_storage(cfg: SweepConfig) -> "PatientStorage":
+    """Connect to cfg.storage, creating Optuna's tables in it if needed."""
     where = redacted(cfg.storage)
     for attempt in range(STORAGE_ATTEMPTS):
         try:
-            storage = _storage(cfg)
-            break
+            return _storage(cfg)
         except sqlalchemy.exc.DBAPIError as err:  # workers that start together race to create the tables
             if attempt + 1 == STORAGE_ATTEMPTS:
                 raise _unavailable(where, err) from err
             time.sleep(1)
         except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as err:
             raise _unavailable(where, err) from err
+
+
+def open_study(cfg: SweepConfig, epochs: int, storage: RDBStorage) -> tuple[optuna.Study, bool]:
+    """Create cfg.study in storage, or join it if it exists; returns (study, whether this call created it)."""
+    if not cfg.space:
+        raise ConfigError("sweep.space is empty: pick a search space (sweep=default) or give it entries")
+    where = redacted(cfg.storage)
     options = dict(study_name=cfg.study, storage=storage, sampler=optuna.samplers.TPESampler(seed=cfg.sampler_seed),
                    pruner=PRUNERS[cfg.pruner](cfg, epochs))
     try:
@@ -117,16 +124,90 @@ def open_study(cfg: SweepConfig, epochs: int) -> tuple[optuna.Study, bool]:
         return study, False
 
 
-def _storage(cfg: SweepConfig) -> RDBStorage:
+def _storage(cfg: SweepConfig) -> "PatientStorage":
     with warnings.catch_warnings():  # Optuna calls its heartbeat settings experimental
         warnings.simplefilter("ignore", ExperimentalWarning)
-        return RDBStorage(cfg.storage, engine_kwargs=_engine_options(cfg.storage),
-                          heartbeat_interval=cfg.heartbeat_interval_s, grace_period=cfg.grace_period_s,
-                          heartbeat_stale_trial_callback=RetryStaleTrial(cfg.max_retry))
+        return PatientStorage(cfg.storage, cfg.storage_patience_s, engine_kwargs=_engine_options(cfg.storage),
+                              heartbeat_interval=cfg.heartbeat_interval_s, grace_period=cfg.grace_period_s,
+                              heartbeat_stale_trial_callback=RetryStaleTrial(cfg.max_retry))
+
+
+def _disconnected(err: Exception) -> bool:
+    """Whether err is the database's operational failure (unreachable, restarting, locked), not a bad call.
+
+    Optuna wraps SQLAlchemy's error in its own."""
+    return any(isinstance(e, sqlalchemy.exc.OperationalError) for e in (err, err.__cause__))
+
+
+def _patient(method):
+    """Retry method while its database is unavailable, up to the storage's patience; then raise StudyUnavailable.
+
+    Once the patience is spent the storage is lost: later calls try once, so Optuna's own bookkeeping after the
+    failed trial does not wait again.
+    """
+
+    @functools.wraps(method)
+    def call(self: "PatientStorage", *args, **kwargs):
+        deadline = time.monotonic() + (0 if self.lost else self.patience_s)
+        while True:
+            try:
+                result = method(self, *args, **kwargs)
+                self.lost = None
+                return result
+            except (optuna.exceptions.StorageInternalError, sqlalchemy.exc.OperationalError) as err:
+                if not _disconnected(err):
+                    raise
+                if time.monotonic() >= deadline:
+                    self.lost = StudyUnavailable(
+                        f"lost the Optuna storage {redacted(self.url)} for over {self.patience_s} s "
+                        f"(sweep.storage_patience_s): {_first_line(err.__cause__ or err)}; once it is back, run "
+                        "the same command again: a trial left running is failed after sweep.grace_period_s and "
+                        "queued again")
+                    raise self.lost from err
+                log.warning("Optuna storage %s unavailable (%s): retrying", redacted(self.url),
+                            _first_line(err.__cause__ or err))
+                time.sleep(RECONNECT_WAIT_S)
+
+    return call
+
+
+class PatientStorage(RDBStorage):
+    """Optuna's database storage, waiting out a database that is briefly away (a restart): each call retries.
+
+    lost: the error of the call that gave up, until a later call reaches the database again.
+    """
+
+    def __init__(self, url: str, patience_s: int, **kwargs):
+        self.patience_s, self.lost = patience_s, None
+        super().__init__(url, **kwargs)
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        """Record that trial_id's worker is alive; a beat that cannot reach the database is skipped, not fatal."""
+        try:
+            super().record_heartbeat(trial_id)
+        except optuna.exceptions.StorageInternalError as err:
+            if not _disconnected(err):
+                raise
+            log.warning("a heartbeat was not recorded: Optuna storage %s unavailable", redacted(self.url))
+
+
+# the RDBStorage methods that open their own database session (Optuna's cache calls the private ones directly)
+for _name in ("create_new_study", "delete_study", "set_study_user_attr", "set_study_system_attr",
+              "get_study_id_from_name", "get_study_name_from_id", "get_study_directions", "get_study_user_attrs",
+              "get_study_system_attrs", "get_trial_user_attrs", "get_trial_system_attrs", "get_all_studies",
+              "_create_new_trial", "_set_trial_param", "get_trial_param", "set_trial_state_values",
+              "set_trial_intermediate_value", "set_trial_user_attr", "set_trial_system_attr",
+              "get_trial_id_from_study_id_trial_number", "get_trial", "_get_trials", "_get_best_trial_id",
+              "_get_stale_trial_ids"):
+    setattr(PatientStorage, _name, _patient(getattr(RDBStorage, _name)))
+
+
+def _first_line(err: BaseException) -> str:
+    return str(err).splitlines()[0]
 
 
 def _unavailable(where: str, err: Exception) -> StudyUnavailable:
-    return StudyUnavailable(f"cannot open the Optuna storage {where}: {str(err).splitlines()[0]}; check "
+    return StudyUnavailable(f"cannot open the Optuna storage {where}: {_first_line(err)}; check "
                             "sweep.storage (sqlite:///optuna.db, or postgresql+psycopg://user:password@host/db)")
 
 
@@ -140,8 +221,9 @@ def redacted(url: str) -> str:
 
 
 def _engine_options(url: str) -> dict:
-    # several worker processes on one SQLite file wait for each other's writes instead of failing at once
-    return {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    # several worker processes on one SQLite file wait for each other's writes instead of failing at once;
+    # a server's pooled connections are tested before use, so those a restart cut are replaced, not failed
+    return {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
 
 
 def parent_run(study: optuna.Study, created: bool, cfg: Config) -> str:
@@ -167,10 +249,16 @@ def run(cfg: Config, arrays: dict[str, tuple[np.ndarray, np.ndarray]],
 
     Returns the study and its best trial so far (None while no trial is complete).
     """
-    study, created = open_study(cfg.sweep, cfg.train.epochs)
+    storage = open_storage(cfg.sweep)
+    study, created = open_study(cfg.sweep, cfg.train.epochs, storage)
     parent = parent_run(study, created, cfg)
-    study.optimize(lambda trial: train_trial(trial, cfg.sweep, arrays, compose, parent),
-                   n_trials=cfg.sweep.n_trials, catch=())
+    try:
+        study.optimize(lambda trial: train_trial(trial, cfg.sweep, arrays, compose, parent),
+                       n_trials=cfg.sweep.n_trials, catch=())
+    except Exception as err:
+        if storage.lost is None:
+            raise
+        raise storage.lost from err  # after a lost storage Optuna's own bookkeeping fails in its own ways
     return study, record_best(study, parent)
 
 

@@ -1,11 +1,13 @@
 """Sweeps: a 3-trial study in one process (parent run, best trial, figure, a pruned trial), two worker processes
-sharing one study, and a worker killed mid-trial whose trial ends failed and retried, never running."""
+sharing one study (SQLite, PostgreSQL), a worker killed mid-trial whose trial ends failed and retried, never running,
+and PostgreSQL restarted mid-trial with no trial lost."""
 
 import os
 import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import mlflow
@@ -33,10 +35,13 @@ def index_dir(kaggle_folder, tmp_path_factory) -> Path:
     return index
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
 def study_storage(request, tmp_path) -> str:
-    """An empty Optuna storage, one URL per engine the workers of a team may share."""
-    return {"sqlite": lambda: f"sqlite:///{tmp_path}/optuna.db"}[request.param]()
+    """An empty Optuna storage, one URL per engine the workers of a team may share (a fresh PostgreSQL database
+    per test on the session's server)."""
+    if request.param == "postgresql":
+        return request.getfixturevalue("postgres").create_database(f"optuna_{uuid.uuid4().hex}")
+    return f"sqlite:///{tmp_path}/optuna.db"
 
 
 def base_overrides(index_dir: Path, storage: str, *more: str) -> list[str]:
@@ -190,5 +195,67 @@ def optuna_trials(storage: str) -> list[optuna.trial.FrozenTrial]:
 def test_a_bad_storage_fails_in_one_line_without_its_password(workdir, storage, error, message):
     cfg = compose_config(f"sweep.storage={storage}", "sweep.heartbeat_interval_s=1", "sweep.grace_period_s=2")
     with pytest.raises(error, match=message) as caught:
-        sweep.open_study(cfg.sweep, cfg.train.epochs)
+        sweep.open_storage(cfg.sweep)
     assert "secret" not in str(caught.value) and "\n" not in str(caught.value)
+
+
+
+@pytest.mark.slow
+@pytest.mark.services
+@pytest.mark.parametrize("patience_s", [60, 0], ids=["waited-out", "worker-stops"])
+def test_postgresql_restarted_mid_sweep_loses_no_trial(index_dir, postgres, mlflow_store, patience_s):
+    """PostgreSQL stops for 3 s while trial 0 trains: a worker whose patience outlasts that finishes the sweep; one
+    with none stops in one line, and a second worker fails the stale trial and runs it again."""
+    # trust authentication ignores the password, but no output may show it
+    storage = postgres.create_database(f"optuna_{uuid.uuid4().hex}").replace("postgres@", "postgres:secret@")
+    overrides = base_overrides(index_dir, storage, "sweep.heartbeat_interval_s=1", "sweep.grace_period_s=2",
+                               f"sweep.storage_patience_s={patience_s}", "sweep.pruner=none", "sweep.n_trials=2",
+                               "train.epochs=5")
+    worker = start_worker(Path.cwd(), overrides)
+    deadline = time.monotonic() + 120
+    while not any(t.intermediate_values for t in optuna_trials(storage)):  # trial 0 reported its first epoch
+        assert worker.poll() is None and time.monotonic() < deadline, worker.communicate()[1][-3000:]
+        time.sleep(0.2)
+    postgres.stop()
+    try:
+        time.sleep(3)
+    finally:
+        postgres.start()
+    err = worker.communicate(timeout=300)[1]
+    last, logged = err.strip().splitlines()[-1], Path("sweep.log").read_text()
+    retries = logged.count("unavailable ((psycopg.OperationalError)")
+    print(f"\npatience {patience_s} s, PostgreSQL down 3 s: worker exit {worker.returncode}, {retries} storage calls "
+          f"retried; last line: {last}")
+    assert "secret" not in err + logged
+    if patience_s:
+        assert worker.returncode == 0 and retries, err[-3000:]
+    else:
+        assert worker.returncode == 1, err[-3000:]
+        assert last.startswith("error: lost the Optuna storage postgresql+psycopg://postgres:***@127.0.0.1:"), last
+        assert last.endswith("run the same command again: a trial left running is failed after "
+                             "sweep.grace_period_s and queued again"), last
+        time.sleep(3)  # past the grace period
+        second = start_worker(Path.cwd(), overrides)
+        assert second.wait(timeout=300) == 0, second.communicate()[1][-3000:]
+
+    mlflow.set_tracking_uri(mlflow_store)
+    study = optuna.load_study(study_name="fer2013", storage=storage)
+    runs = trial_runs(study)
+    finished = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    print(f"trials expected >= 2 finished, found {len(study.trials)}: {[t.state.name for t in study.trials]}; "
+          f"MLflow runs {[(n, [r.info.status for r in runs[n]]) for n in sorted(runs)]}")
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL) for t in study.trials)
+    assert len(finished) == 2 and len(study.trials) == (2 if patience_s else 3)
+    assert sorted(runs) == sorted(trial_key(t) for t in study.trials) and all(len(r) == 1 for r in runs.values())
+    for trial in finished:
+        assert runs[trial_key(trial)][0].info.run_id == trial.user_attrs[sweep.RUN_ATTR]
+        assert runs[trial_key(trial)][0].info.status == "FINISHED"
+        assert_run_has_trial_params(runs[trial_key(trial)][0], trial)
+    if not patience_s:  # the interrupted trial ran again with the same parameters
+        # the stopped worker ended the trial's run as failed; a worker killed outright leaves it to be marked KILLED
+        assert study.trials[0].state == TrialState.FAIL and runs["fer2013/0"][0].info.status == "FAILED"
+        assert study.trials[1].system_attrs["failed_trial"] == 0 and study.trials[1].params == study.trials[0].params
+
+
+def trial_key(trial: optuna.trial.FrozenTrial) -> str:
+    return sweep.trial_key("fer2013", trial.number)
