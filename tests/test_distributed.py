@@ -77,6 +77,19 @@ def test_other_processes_load_process_0s_checkpoint_or_say_the_folder_is_not_sha
         runs.CheckpointReader(tmp_path, other).__enter__()
 
 
+@pytest.mark.slow
+def test_mirrored_trains_and_checkpoints_under_tensorflows_strategy(tmp_path):
+    cfg = compose_config("train.distribution=mirrored", "train.epochs=1", "train.batch_size=4", "model.filters=[8]",
+                         "model.block_dropout=[0.1]", "model.dense_units=8")
+    cluster = distributed.connect(cfg.train)  # every GPU here, or the CPU where there is none
+    rng = np.random.default_rng(0)
+    arrays = {split: (rng.integers(0, 256, (n, 48, 48), np.uint8), np.arange(n) % 7) for split, n in
+              (("train", 10), ("val", 3))}
+    with runs.TrainingRun(tmp_path, {"any": "settings"}, cluster=cluster) as run:
+        model = training.fit(arrays, cfg.model, cfg.train, cfg.augment, cfg.seed, [], cfg.distill, run, cluster)
+        assert run.epochs_done == 1 and model.distribute_strategy is cluster.distribution
+
+
 # --- two processes -------------------------------------------------------------------------------------------------
 
 # 5 faces per class: 28 train + 7 val; a global batch of 14 is 2 steps, 7 rows per process, none left out.
