@@ -72,8 +72,9 @@ def test_other_processes_load_process_0s_checkpoint_or_say_the_folder_is_not_sha
         assert checkpoint.restore(fresh) == 2
     assert training.weights_digest(fresh) == training.weights_digest(trained)
     monkeypatch.setattr(distributed.Cluster, "broadcast", lambda self, value: 3)
-    with pytest.raises(CheckpointUnreadable, match=r"^process 0 resumes from epoch 3 but process 1 finds epoch 2 in "
-                                                   r".+: put train.checkpoint_dir on a filesystem every process shares"):
+    message = (r"^process 0 resumes from epoch 3 but process 1 finds epoch 2 in .+: "
+               r"put train.checkpoint_dir on a filesystem every process shares$")
+    with pytest.raises(CheckpointUnreadable, match=message):
         runs.CheckpointReader(tmp_path, other).__enter__()
 
 
