@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 from mlflow import MlflowClient
@@ -34,10 +35,19 @@ def test_bad_distribution_settings_fail_by_name(overrides, message):
         compose_config(*overrides)
 
 
-def test_data_parallel_under_tensorflow_says_to_switch_the_backend():
-    with pytest.raises(ConfigError, match=r"^train.distribution=data_parallel runs on the jax backend but Keras uses "
-                                          r"tensorflow: set KERAS_BACKEND=jax \(or train.distribution=mirrored"):
-        distributed.connect(compose_config("train.distribution=data_parallel").train)
+@pytest.mark.parametrize(
+    "distribution, backend, message",
+    [
+        ("data_parallel", "tensorflow", r"^train.distribution=data_parallel runs on the jax backend but Keras uses "
+                                        r"tensorflow: set KERAS_BACKEND=jax \(or train.distribution=mirrored for the"),
+        ("mirrored", "jax", r"^train.distribution=mirrored runs on the tensorflow backend but Keras uses jax: set "
+                            r"KERAS_BACKEND=tensorflow$"),
+    ],
+)
+def test_a_distribution_on_the_wrong_backend_says_which_to_set(distribution, backend, message, monkeypatch):
+    monkeypatch.setattr(keras.backend, "backend", lambda: backend)
+    with pytest.raises(ConfigError, match=message):
+        distributed.connect(compose_config(f"train.distribution={distribution}").train)
 
 
 def test_processes_come_from_the_config_or_else_the_environment():
