@@ -99,6 +99,10 @@ class TrainConfig:
     label_smoothing: float = 0.0
     class_weight: str = "none"  # none, balanced (inverse to class frequency) or sqrt (its square root: milder)
     precision: str = "float32"  # or mixed_bfloat16 (fast on CPUs with AVX-512 BF16) / mixed_float16 (GPUs)
+    distribution: str = "none"  # none, data_parallel (JAX: every device of every process), mirrored (TF: local GPUs)
+    coordinator_address: Optional[str] = None  # data_parallel: host:port of process 0 (or from the environment)
+    num_processes: Optional[int] = None  # data_parallel: processes taking part (or from the environment; else 1)
+    process_id: Optional[int] = None  # data_parallel: this process, 0 to num_processes - 1 (or from the environment)
     checkpoint_dir: str = "checkpoints/train"
     resume: bool = True  # continue an interrupted run with the same config; false starts afresh
     run_file: str = "artifacts/train_run.json"
@@ -132,6 +136,24 @@ class TrainConfig:
             raise ConfigError(
                 f"train.precision={self.precision!r}: use float32, mixed_bfloat16 or mixed_float16"
             )
+        self._check_distribution()
+
+    def _check_distribution(self) -> None:
+        if self.distribution not in ("none", "data_parallel", "mirrored"):
+            raise ConfigError(f"train.distribution={self.distribution!r}: use none, data_parallel (JAX backend) or "
+                              "mirrored (TensorFlow backend)")
+        if self.distribution != "data_parallel" and (self.coordinator_address or (self.num_processes or 1) > 1):
+            raise ConfigError("train.coordinator_address and train.num_processes apply to several processes: set "
+                              "train.distribution=data_parallel (JAX backend)")
+        if self.num_processes is not None and self.num_processes < 1:
+            raise ConfigError(f"train.num_processes={self.num_processes}: must be at least 1")
+        limit = self.num_processes or (self.process_id or 0) + 1  # num_processes null: from the environment, later
+        if self.process_id is not None and not 0 <= self.process_id < limit:
+            raise ConfigError(f"train.process_id={self.process_id}: must be in [0, train.num_processes)")
+        host, _, port = (self.coordinator_address or "h:1").rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"train.coordinator_address={self.coordinator_address!r}: use host:port of process 0, "
+                              "e.g. 10.0.0.1:1234")
 
 
 @dataclass

@@ -33,6 +33,10 @@ class CheckpointInUse(UserError):
     """Another live training process owns the checkpoint folder."""
 
 
+class CheckpointUnreadable(UserError):
+    """A data-parallel process cannot see the checkpoint process 0 resumes from."""
+
+
 class TrainingInterrupted(UserError):
     """Training was stopped (Ctrl-C); the message says how to resume."""
 

@@ -9,15 +9,18 @@ import yaml
 
 from emotion import data, figures, runs, training
 from emotion.config import Config
+from emotion.distributed import LOCAL, Cluster
 from emotion.model_io import CURVES, HISTORY, PARAMS, TAGS, save_model_files, write_expected_predictions
 
 
-def train_to_folder(cfg: Config, arrays: dict, folder: str | Path) -> pd.DataFrame:
-    """Fit (resuming from cfg.train.checkpoint_dir), then write model, params, history, tags and curves to folder."""
+def train_to_folder(cfg: Config, arrays: dict, folder: str | Path, cluster: Cluster = LOCAL) -> pd.DataFrame:
+    """Fit (resuming from cfg.train.checkpoint_dir), then write model, params, history, tags and curves to folder.
+    On a cluster this is process 0's part (training.fit_in_step is the others')."""
     folder = Path(folder)
     data_hash = data.manifest_hash(cfg.data.index_dir)
-    with runs.TrainingRun(cfg.train.checkpoint_dir, runs.settings_of(cfg, data_hash), cfg.train.resume) as run:
-        model = training.fit(arrays, cfg.model, cfg.train, cfg.augment, cfg.seed, [], cfg.distill, checkpoint=run)
+    settings = runs.settings_of(cfg, data_hash)
+    with runs.TrainingRun(cfg.train.checkpoint_dir, settings, cfg.train.resume, cluster) as run:
+        model = training.fit(arrays, cfg.model, cfg.train, cfg.augment, cfg.seed, [], cfg.distill, run, cluster)
         folder.mkdir(parents=True, exist_ok=True)
         save_model_files(model, folder)
         write_expected_predictions(model, folder)

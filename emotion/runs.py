@@ -4,6 +4,7 @@ Shared by the tracked (tracked_training) and offline (offline) paths. The folder
 (weights with the optimizer state), and state.json: the fingerprint, the MLflow run id (tracked path), the epochs
 done and their logged metrics. Files are replaced atomically, so a process killed at any point leaves the previous
 complete checkpoint. A lock makes one process at a time own the folder; the OS releases it when the process dies.
+Under data parallelism process 0 owns it and the other processes read it (CheckpointReader): a shared filesystem.
 """
 
 import hashlib
@@ -20,8 +21,9 @@ from filelock import FileLock, Timeout
 
 from emotion import config, data, provenance
 from emotion.config import Config
+from emotion.distributed import LOCAL, Cluster
 from emotion.jsonfiles import read_json, write_json
-from emotion.errors import CheckpointInUse, TrainingInterrupted, UserError
+from emotion.errors import CheckpointInUse, CheckpointUnreadable, TrainingInterrupted, UserError
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +39,16 @@ def fingerprint(settings: dict) -> str:
 
 
 TRAINING_SECTIONS = ("seed", "data", "model", "augment", "train", "distill")  # what shapes the trained weights
+# where training runs, not what it trains (the global batch is the same): a run may resume on other devices
+PLACEMENT_KEYS = ("train.resume", "train.distribution", "train.coordinator_address", "train.num_processes",
+                  "train.process_id")
 
 
 def settings_of(cfg: Config, data_hash: str) -> dict:
-    """What must match for a checkpoint to be resumed: the config sections that shape training (less train.resume;
-    evaluation, tracking and the applications' settings may change meanwhile) and the data."""
+    """What must match for a checkpoint to be resumed: the config sections that shape training (less train.resume
+    and where it runs; evaluation, tracking and the applications' settings may change meanwhile) and the data."""
     flat = config.flatten(config.to_dict(cfg))
-    kept = {k: v for k, v in flat.items() if k.split(".")[0] in TRAINING_SECTIONS and k != "train.resume"}
+    kept = {k: v for k, v in flat.items() if k.split(".")[0] in TRAINING_SECTIONS and k not in PLACEMENT_KEYS}
     return kept | {"data": data_hash}
 
 
@@ -68,14 +73,16 @@ class TrainingRun:
     """A checkpoint folder owned by this process for the duration of `with TrainingRun(...) as run:`.
 
     On entry it takes the lock and loads the previous state when its fingerprint matches (and resume is true);
-    otherwise the old checkpoint is removed and `abandoned_run_id` names the run it belonged to. Ctrl-C inside
-    the block becomes TrainingInterrupted, and any user-facing error gets the resume hint appended.
+    otherwise the old checkpoint is removed and `abandoned_run_id` names the run it belonged to; then it tells the
+    cluster's other processes the epochs done (see CheckpointReader). Ctrl-C inside the block becomes
+    TrainingInterrupted, and any user-facing error gets the resume hint appended.
     """
 
-    def __init__(self, checkpoint_dir: str | Path, settings: dict, resume: bool = True):
+    def __init__(self, checkpoint_dir: str | Path, settings: dict, resume: bool = True, cluster: Cluster = LOCAL):
         self.dir = Path(checkpoint_dir)
         self.fingerprint = fingerprint(settings)
         self.resume = resume
+        self.cluster = cluster
         self.state = self._fresh_state()
         self.abandoned_run_id: str | None = None
         self._lock = FileLock(self.dir / LOCK_FILE)
@@ -102,6 +109,7 @@ class TrainingRun:
                             previous["epochs"], self.dir, reason)
             self.abandoned_run_id = previous.get("run_id")
             self._clear()
+        self.cluster.broadcast(self.epochs_done)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -137,18 +145,14 @@ class TrainingRun:
 
     def restore(self, model: keras.Model) -> int:
         """Load the checkpoint's weights and optimizer state into the compiled model; return the epochs done."""
-        if not self.epochs_done:
-            return 0
-        if not model.optimizer.built:
-            model.optimizer.build(model.trainable_variables)
-        model.load_weights(self.dir / WEIGHTS_PATTERN.format(self.epochs_done))
-        return self.epochs_done
+        return _load_epoch(model, self.dir, self.epochs_done)
 
     def save(self, model: keras.Model, epoch: int, logs: dict) -> None:
         """Checkpoint a finished epoch (1-based): weights + optimizer, then the state that points at them."""
         weights = self.dir / WEIGHTS_PATTERN.format(epoch)
         partial = weights.with_name("partial-" + weights.name)
-        model.save_weights(partial)
+        with self.cluster.alone():
+            model.save_weights(partial)
         os.replace(partial, weights)
         history = [row for row in self.history if row["epoch"] < epoch]
         self.state = {**self.state, "epochs": epoch,
@@ -185,6 +189,48 @@ class TrainingRun:
 
     def _fresh_state(self) -> dict:
         return {"fingerprint": self.fingerprint, "run_id": None, "epochs": 0, "history": []}
+
+
+class CheckpointReader:
+    """Process 0's checkpoint folder as the other data-parallel processes see it: read, never written.
+
+    On entry it waits for process 0 to decide whether to resume and learns the epochs done from it, then checks
+    that the folder (on a filesystem every process shares) says the same.
+    """
+
+    def __init__(self, checkpoint_dir: str | Path, cluster: Cluster):
+        self.dir, self.cluster = Path(checkpoint_dir), cluster
+        self.epochs_done = 0
+
+    def __enter__(self) -> "CheckpointReader":
+        self.epochs_done = self.cluster.broadcast(0)
+        seen = read_json(self.dir / STATE_FILE).get("epochs", 0)
+        if seen != self.epochs_done:
+            raise CheckpointUnreadable(
+                f"process 0 resumes from epoch {self.epochs_done} but process {self.cluster.process_id} finds epoch "
+                f"{seen} in {self.dir}: put train.checkpoint_dir on a filesystem every process shares"
+            )
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def restore(self, model: keras.Model) -> int:
+        """Load process 0's checkpoint into the compiled model; return the epochs done."""
+        return _load_epoch(model, self.dir, self.epochs_done)
+
+    def callback(self) -> keras.callbacks.Callback:
+        """Nothing to checkpoint: process 0 does."""
+        return keras.callbacks.Callback()
+
+
+def _load_epoch(model: keras.Model, folder: Path, epochs_done: int) -> int:
+    if not epochs_done:
+        return 0
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    model.load_weights(folder / WEIGHTS_PATTERN.format(epochs_done))
+    return epochs_done
 
 
 class _EpochCheckpoint(keras.callbacks.Callback):

@@ -1,20 +1,19 @@
 """Fit a configured model on the array cache: schedules, augmentation, class weights, distillation and resume."""
 
+import hashlib
 import logging
-from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
 
 from emotion import distillation
-from emotion.config import AugmentConfig, DistillConfig, ModelConfig, TrainConfig
+from emotion.config import AugmentConfig, Config, DistillConfig, ModelConfig, TrainConfig
+from emotion.distributed import LOCAL, Cluster
 from emotion.labels import NUM_CLASSES
 from emotion.model import build_model
 from emotion.model_io import load_model_files
 from emotion.preprocess import to_model_input
-
-if TYPE_CHECKING:
-    from emotion.runs import TrainingRun
+from emotion.runs import CheckpointReader, TrainingRun
 
 log = logging.getLogger(__name__)
 
@@ -122,14 +121,16 @@ class Batches(keras.utils.PyDataset):
     """Training batches in an order drawn from (seed, epoch), optionally augmented by Keras preprocessing layers.
 
     start_epoch(e) sets the order and the augmentation's random state from the epoch alone, so an epoch draws the
-    same batches whether the fit ran through or was resumed there.
+    same batches whether the fit ran through or was resumed there. Under data parallelism every process draws and
+    augments the same global batch and feeds its own part of it (Cluster.local_part), so the fit sees what one
+    process would.
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None, batch_size: int,
-                 cfg: AugmentConfig, seed: int, teacher: keras.Model | None = None):
+                 cfg: AugmentConfig, seed: int, teacher: keras.Model | None = None, cluster: Cluster = LOCAL):
         super().__init__()
         self.x, self.y, self.weights, self.batch_size, self.teacher = x, y, weights, batch_size, teacher
-        self.seed = seed
+        self.seed, self.cluster = seed, cluster
         self.augment = augmenter(cfg, seed)
         self.start_epoch(0)
 
@@ -139,7 +140,7 @@ class Batches(keras.utils.PyDataset):
             reseed(self.augment, seed_for(self.seed, epoch, 1))
 
     def __len__(self) -> int:
-        return -(-len(self.x) // self.batch_size)
+        return self.cluster.batch_count(len(self.x), self.batch_size)
 
     def __getitem__(self, i: int):
         rows = np.sort(self.order[i * self.batch_size : (i + 1) * self.batch_size])
@@ -147,7 +148,7 @@ class Batches(keras.utils.PyDataset):
         y = self.y[rows]
         if self.teacher is not None:  # the teacher sees the same augmented faces as the student
             y = distillation.with_teacher(y, keras.ops.convert_to_numpy(self.teacher(x, training=False)))
-        return (x, y) if self.weights is None else (x, y, self.weights[rows])
+        return self.cluster.local_part((x, y) if self.weights is None else (x, y, self.weights[rows]))
 
 
 class EpochSeeds(keras.callbacks.Callback):
@@ -174,46 +175,67 @@ def fit(
     seed: int,
     callbacks: list[keras.callbacks.Callback] = (),
     distill_cfg: DistillConfig | None = None,
-    checkpoint: "TrainingRun | None" = None,
+    checkpoint: TrainingRun | CheckpointReader | None = None,
+    cluster: Cluster = LOCAL,
 ) -> keras.Model:
     """Train on arrays['train'], validate on arrays['val'], continuing from checkpoint's last epoch if it has one.
 
     Every finished epoch is checkpointed before the other callbacks see it. With distill_cfg.teacher_dir, the model
-    learns from the labels and the teacher's outputs (see distillation). Returns the trained model in float32,
-    whatever precision it trained in, so its saved architecture is portable.
+    learns from the labels and the teacher's outputs (see distillation). On a cluster, the model and fit live in
+    its scope; batches, augmentation and teacher stay on this process. Returns the trained model in float32,
+    whatever precision it trained in, so its saved architecture is portable, and on this process's devices alone.
     """
     keras.utils.set_random_seed(seed)
     teacher = load_model_files(distill_cfg.teacher_dir) if distill_cfg and distill_cfg.teacher_dir else None
-    model = compile_model(model_cfg, train_cfg, distill_cfg)
     x_train, y_train = _model_arrays(*arrays["train"])
     x_val, y_val = _model_arrays(*arrays["val"])
     if teacher is not None:
         y_val = distillation.with_teacher(y_val, teacher.predict(x_val, verbose=0))
     weights = sample_weights(arrays["train"][1], train_cfg.class_weight)
-    batches = Batches(x_train, y_train, weights, train_cfg.batch_size, augment_cfg, seed, teacher)
-    initial_epoch = checkpoint.restore(model) if checkpoint else 0
-    model.fit(
-        batches,
-        epochs=train_cfg.epochs,
-        initial_epoch=initial_epoch,
-        shuffle=False,  # the batches shuffle themselves per (seed, epoch); Keras would draw from Python's global RNG
-        validation_data=(x_val, y_val),
-        callbacks=[
-            keras.callbacks.LearningRateScheduler(lr_schedule(train_cfg)),
-            EpochSeeds(seed, batches),
-            *([checkpoint.callback()] if checkpoint else []),
-            *callbacks,
-        ],
-    )
-    return _as_float32(model, model_cfg)
+    batches = Batches(x_train, y_train, weights, train_cfg.batch_size, augment_cfg, seed, teacher, cluster)
+    validation = (Batches(x_val, y_val, None, train_cfg.batch_size, AugmentConfig(), seed, cluster=cluster)
+                  if cluster.shards_batches else (x_val, y_val))
+    with cluster.scope():
+        model = compile_model(model_cfg, train_cfg, distill_cfg)
+        initial_epoch = checkpoint.restore(model) if checkpoint else 0
+        model.fit(
+            batches,
+            epochs=train_cfg.epochs,
+            initial_epoch=initial_epoch,
+            shuffle=False,  # the batches shuffle themselves per (seed, epoch); Keras would draw from Python's RNG
+            validation_data=validation,
+            callbacks=[
+                keras.callbacks.LearningRateScheduler(lr_schedule(train_cfg)),
+                EpochSeeds(seed, batches),
+                *([checkpoint.callback()] if checkpoint else []),
+                *callbacks,
+            ],
+        )
+    return _portable(model, model_cfg, cluster)
+
+
+def fit_in_step(cfg: Config, arrays: dict[str, tuple[np.ndarray, np.ndarray]], cluster: Cluster) -> None:
+    """Train as a data-parallel process other than 0: in step with process 0, from its checkpoint, writing nothing."""
+    with CheckpointReader(cfg.train.checkpoint_dir, cluster) as checkpoint:
+        model = fit(arrays, cfg.model, cfg.train, cfg.augment, cfg.seed, [], cfg.distill, checkpoint, cluster)
+    log.info("process %d of %d done in step with process 0 (weights %s)", cluster.process_id,
+             cluster.num_processes, weights_digest(model))
+
+
+def weights_digest(model: keras.Model) -> str:
+    """Short SHA-256 of the model's weights: equal on every process of a data-parallel fit."""
+    digest = hashlib.sha256()
+    for value in model.get_weights():
+        digest.update(np.ascontiguousarray(value).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def _model_arrays(faces_u8: np.ndarray, label_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return to_model_input(faces_u8), keras.utils.to_categorical(label_ids, NUM_CLASSES)
 
 
-def _as_float32(model: keras.Model, model_cfg: ModelConfig) -> keras.Model:
-    if keras.mixed_precision.dtype_policy().name == "float32":
+def _portable(model: keras.Model, model_cfg: ModelConfig, cluster: Cluster) -> keras.Model:
+    if keras.mixed_precision.dtype_policy().name == "float32" and not cluster.shards_batches:
         return model
     keras.mixed_precision.set_dtype_policy("float32")
     plain = build_model(model_cfg)
