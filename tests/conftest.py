@@ -3,6 +3,7 @@
 import itertools
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,10 @@ from services import mlflow_server, postgres  # noqa: F401  (fixtures: real serv
 ROOT = Path(__file__).resolve().parents[1]
 REAL_DATA = Path(os.environ.get("FER2013_ZIP", ROOT.parent / "shared" / "data" / "fer2013.zip"))
 PER_CLASS = 4
+# Ctrl-C must reach the processes the tests start (they inherit an ignored SIGINT, as a test run started in the
+# background of a non-interactive shell has it, and then no stage could be interrupted the way a person does it).
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
 PROJECT_FILES = ("emotion", "stages", "conf", "dvc.yaml", "params.yaml", ".dvc/config", ".dvcignore", ".gitignore")
 
 
