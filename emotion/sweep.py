@@ -269,7 +269,8 @@ def train_trial(trial: optuna.Trial, cfg: SweepConfig, arrays: dict, compose: Co
                          f"train.history_file='{folder / 'history.csv'}'", f"train.metrics_file='{folder / 'train.json'}'"])
     keras.backend.clear_session()  # the previous trial's models
     reporter = PruningReporter(trial)
-    tags = {tracking.PARENT_TAG: parent, TRIAL_TAG: trial_key(cfg.study, trial.number)}
+    tags = {tracking.PARENT_TAG: parent, TRIAL_TAG: trial_key(cfg.study, trial.number),
+            tracking.RUN_NAME_TAG: f"{cfg.study}-trial-{trial.number}"}
     run_id, metrics = tracked_training.train_tracked(trial_cfg, arrays, [reporter], tags)
     trial.set_user_attr(RUN_ATTR, run_id)
     if reporter.pruned_after:

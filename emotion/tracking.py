@@ -33,6 +33,7 @@ DVC_EXPERIMENT_ENV = "DVC_EXP_NAME"  # set by `dvc exp run` for the stages it ru
 TEST_SPLIT_TAG = "test_manifest_sha256"  # which test images the run was scored on (data.test_split_hash)
 DECISION_TAG = "champion_decision"  # why register made the run the champion, or did not
 PARENT_TAG = "mlflow.parentRunId"  # what nests a sweep's trial runs under its parent run in MLflow's UI
+RUN_NAME_TAG = "mlflow.runName"  # a new run's name, given with its tags
 
 
 def setup(cfg: TrackingConfig, create: bool = True) -> str:
@@ -211,7 +212,7 @@ def log_summary(run_id: str, metrics: dict[str, float], tags: dict[str, str], fi
     client.log_batch(run_id, metrics=[Metric(key, float(value), now, 0) for key, value in metrics.items()],
                      tags=[RunTag(key, value) for key, value in tags.items()])
     if figure is not None:
-        client.log_figure(run_id, figure, figure_name)
+        client.log_figure(run_id, figure, figure_name, save_kwargs={"bbox_inches": "tight"})  # long axis labels
     client.set_terminated(run_id, "FINISHED")
 
 

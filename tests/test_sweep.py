@@ -95,6 +95,7 @@ def test_a_sweep_records_every_trial_under_a_parent_with_the_best(index_dir, mlf
     for trial in study.trials:
         run = runs[f"fer2013/{trial.number}"][0]
         assert run.info.run_id == trial.user_attrs[sweep.RUN_ATTR] and run.info.status == "FINISHED"
+        assert run.info.run_name == f"fer2013-trial-{trial.number}"
         assert_run_has_trial_params(run, trial)
     pruned = runs["fer2013/1"][0]
     assert pruned.data.tags[sweep.PRUNED_TAG] == "1"
