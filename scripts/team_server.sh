@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A team's MLflow tracking server without Docker: PostgreSQL (Debian's `postgresql` package, or initdb and postgres on
 # PATH) as the backend store and `mlflow server` with proxied artifacts, all data kept in FOLDER (default
-# team-server/); run it again to start the same pair on the same data. Ctrl-C stops both.
+# team-server/); run it again to start the same pair on the same data. Ctrl-C (or kill, SIGTERM) stops both.
 #   bash scripts/team_server.sh [FOLDER] [mlflow server options, e.g. --allowed-hosts ...]
 #   env: HOST (127.0.0.1; 0.0.0.0 serves the team), MLFLOW_PORT (5000), PG_PORT (5433; PostgreSQL listens on
 #   127.0.0.1 only, with trust authentication: only this machine's users reach it)
@@ -29,4 +29,9 @@ trap '"${as[@]}" "$bin/pg_ctl" -D "$FOLDER/postgres" -m fast -w stop >/dev/null'
 echo "PostgreSQL on 127.0.0.1:$PG_PORT, artifacts in $FOLDER/artifacts; in the shell that runs the pipeline:"
 echo "export MLFLOW_TRACKING_URI=http://$HOST:$MLFLOW_PORT"
 .venv/bin/mlflow server --backend-store-uri "postgresql+psycopg://postgres@127.0.0.1:$PG_PORT/mlflow" \
-  --artifacts-destination "$FOLDER/artifacts" --host "$HOST" --port "$MLFLOW_PORT" "$@"
+  --artifacts-destination "$FOLDER/artifacts" --host "$HOST" --port "$MLFLOW_PORT" "$@" &
+server=$!  # in the background, so that a SIGTERM to this script (not only Ctrl-C to the terminal) stops it too
+trap 'kill -TERM "$server" 2>/dev/null; wait "$server" 2>/dev/null; "${as[@]}" "$bin/pg_ctl" -D "$FOLDER/postgres" -m fast -w stop >/dev/null' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+wait "$server"

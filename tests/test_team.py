@@ -96,7 +96,8 @@ def test_a_dvc_remote_restores_the_cache_and_outputs_and_repro_has_nothing_to_do
     assert "Running stage" not in repro
 
 
-def test_the_team_server_script_serves_mlflow_on_postgresql_and_ctrl_c_stops_both(tmp_path):
+@pytest.mark.parametrize("stop", ["ctrl-c", "kill"])
+def test_the_team_server_script_serves_mlflow_on_postgresql_and_stopping_it_stops_both(tmp_path, stop):
     require_postgres()
     folder = Path(tempfile.mkdtemp(prefix="fer-team-"))  # not under tmp_path: PostgreSQL's user must reach it
     port = free_port()
@@ -109,10 +110,15 @@ def test_the_team_server_script_serves_mlflow_on_postgresql_and_ctrl_c_stops_bot
         client = MlflowClient(uri)
         run_id = client.create_run(client.create_experiment("team")).info.run_id
         client.log_metric(run_id, "loss", 0.5)
-        script.stop(signal.SIGINT)
+        if stop == "ctrl-c":  # a terminal's Ctrl-C: SIGINT to the whole process group
+            script.stop(signal.SIGINT)
+        else:  # kill PID, as a service manager stops it: SIGTERM to the script alone
+            script.process.terminate()
+            script.process.wait(timeout=60)
         printed = script.log_file.read_text()
         assert f"export MLFLOW_TRACKING_URI={uri}\n" in printed, printed[-2000:]
-        assert not (folder / "postgres/postmaster.pid").exists(), "PostgreSQL still runs after Ctrl-C"
+        assert not healthy(uri), f"the MLflow server still answers after {stop}"
+        assert not (folder / "postgres/postmaster.pid").exists(), f"PostgreSQL still runs after {stop}"
         assert (folder / "postgres/PG_VERSION").exists()  # the data stays for the next start
     finally:
         script.stop(signal.SIGKILL)
