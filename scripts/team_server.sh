@@ -28,8 +28,10 @@ trap '"${as[@]}" "$bin/pg_ctl" -D "$FOLDER/postgres" -m fast -w stop >/dev/null'
   || "$bin/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres mlflow
 echo "PostgreSQL on 127.0.0.1:$PG_PORT, artifacts in $FOLDER/artifacts; in the shell that runs the pipeline:"
 echo "export MLFLOW_TRACKING_URI=http://$HOST:$MLFLOW_PORT"
-.venv/bin/mlflow server --backend-store-uri "postgresql+psycopg://postgres@127.0.0.1:$PG_PORT/mlflow" \
-  --artifacts-destination "$FOLDER/artifacts" --host "$HOST" --port "$MLFLOW_PORT" "$@" &
+# MLflow's job runner (GenAI scorers; five more processes) serves nothing of this project: off unless asked for
+MLFLOW_SERVER_ENABLE_JOB_EXECUTION="${MLFLOW_SERVER_ENABLE_JOB_EXECUTION:-false}" \
+  .venv/bin/mlflow server --backend-store-uri "postgresql+psycopg://postgres@127.0.0.1:$PG_PORT/mlflow" \
+    --artifacts-destination "$FOLDER/artifacts" --host "$HOST" --port "$MLFLOW_PORT" "$@" &
 server=$!  # in the background, so that a SIGTERM to this script (not only Ctrl-C to the terminal) stops it too
 trap 'kill -TERM "$server" 2>/dev/null; wait "$server" 2>/dev/null; "${as[@]}" "$bin/pg_ctl" -D "$FOLDER/postgres" -m fast -w stop >/dev/null' EXIT
 trap 'exit 130' INT

@@ -172,7 +172,8 @@ class MlflowServer(Process):
         if not self.running:
             self.launch([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", self.backend_store_uri,
                          "--artifacts-destination", str(self.artifacts), "--host", "127.0.0.1",
-                         "--port", str(self.port), "--workers", "1"])
+                         "--port", str(self.port), "--workers", "1"],
+                        env=os.environ | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})  # as team_server.sh
             self.wait_until(lambda: healthy(self.uri))
         return self
 
