@@ -26,6 +26,22 @@ PER_CLASS = 4
 # background of a non-interactive shell has it, and then no stage could be interrupted the way a person does it).
 signal.signal(signal.SIGINT, signal.default_int_handler)
 
+FIGURES: list[str] = []  # what tests of processes and servers counted, printed at the end of the run
+
+
+def report(line: str) -> None:
+    """Print a test's figures (runs, epochs, trials, metrics expected vs found) in the run's summary, pass or fail."""
+    test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0]
+    FIGURES.append(f"{test}: {line.strip()}")
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if FIGURES:
+        terminalreporter.section("figures reported by the tests")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
+
+
 PROJECT_FILES = ("emotion", "stages", "conf", "dvc.yaml", "params.yaml", ".dvc/config", ".dvcignore", ".gitignore")
 
 

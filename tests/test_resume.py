@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from conftest import ROOT, write_kaggle_folder
+from conftest import ROOT, report, write_kaggle_folder
 from emotion import data, model_io, tracking, training
 from emotion.preprocess import to_model_input
 
@@ -196,7 +196,7 @@ def test_a_tracking_server_stopped_mid_training_stops_in_one_line_and_resume_los
     assert code == 0, err[-2000:]
     run_id, logged = logged_history(mlflow_server.uri, tmp_path)
     trained = trained_history(tmp_path)
-    print(f"server stopped after epoch {checkpointed['epochs']} of {EPOCHS}; after resuming, run {run_id}: "
+    report(f"server stopped after epoch {checkpointed['epochs']} of {EPOCHS}; after resuming, run {run_id}: "
           f"epochs expected {EPOCHS}, found {len(logged)}; metric values expected "
           f"{EPOCHS * len(training.HISTORY_METRICS)}, found {int(logged[list(training.HISTORY_METRICS)].count().sum())}")
     pd.testing.assert_frame_equal(logged, trained, check_exact=True)
@@ -221,7 +221,7 @@ def test_two_trainings_at_once_on_one_store_both_complete_with_every_metric(inde
         run_id, logged = logged_history(uri, workdir)
         found.append((run_id, logged))
         pd.testing.assert_frame_equal(logged, trained_history(workdir), check_exact=True)
-    print(f"{store}: 2 trainings at once -> runs {[run_id for run_id, _ in found]}; epochs expected {EPOCHS} each, "
+    report(f"{store}: 2 trainings at once -> runs {[run_id for run_id, _ in found]}; epochs expected {EPOCHS} each, "
           f"found {[len(logged) for _, logged in found]}; metric values expected "
           f"{2 * EPOCHS * len(training.HISTORY_METRICS)}, found {sum(int(h.iloc[:, 1:].count().sum()) for _, h in found)}")
     assert len({run_id for run_id, _ in found}) == 2

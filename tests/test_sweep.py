@@ -17,7 +17,7 @@ import yaml
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
-from conftest import ROOT, compose_config
+from conftest import ROOT, compose_config, report
 from emotion import data, sweep, tracking
 from emotion.errors import ConfigError, StudyUnavailable
 
@@ -89,7 +89,7 @@ def test_a_sweep_records_every_trial_under_a_parent_with_the_best(index_dir, mlf
                                                 "sweep.pruner=none", "train.epochs=2", "sweep.sampler_seed=0"))
     states = [t.state for t in study.trials]
     runs = trial_runs(study)
-    print(f"\ntrials expected 3, found {len(states)}: {[s.name for s in states]}; child runs {sum(map(len, runs.values()))}")
+    report(f"trials expected 3, found {len(states)}: {[s.name for s in states]}; child runs {sum(map(len, runs.values()))}")
     assert states == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.COMPLETE]
     assert sorted(runs) == [f"fer2013/{n}" for n in range(3)] and all(len(r) == 1 for r in runs.values())
     for trial in study.trials:
@@ -104,7 +104,7 @@ def test_a_sweep_records_every_trial_under_a_parent_with_the_best(index_dir, mlf
     parent = MlflowClient().get_run(study.user_attrs[sweep.PARENT_ATTR])
     best_run = runs[f"fer2013/{best.number}"][0]
     best_history = MlflowClient().get_metric_history(best_run.info.run_id, "val_accuracy")
-    print(f"best trial {best.number}: parent {parent.data.metrics['best_val_accuracy']:.4f}, "
+    report(f"best trial {best.number}: parent {parent.data.metrics['best_val_accuracy']:.4f}, "
           f"child {max(m.value for m in best_history):.4f}")
     assert best.value == max(t.value for t in study.trials if t.state == TrialState.COMPLETE)
     assert parent.data.metrics["best_val_accuracy"] == round(max(m.value for m in best_history), 4)
@@ -141,7 +141,7 @@ def test_two_workers_share_one_study_without_losing_or_repeating_a_trial(index_d
     runs = trial_runs(study)
     parents = mlflow.search_runs(experiment_names=[EXPERIMENT], filter_string=f"tags.{sweep.STUDY_TAG} = 'shared'",
                                  output_format="list")
-    print(f"\n{study_storage.split(':')[0]}: trials expected 4, found {len(study.trials)} "
+    report(f"{study_storage.split(':')[0]}: trials expected 4, found {len(study.trials)} "
           f"({[t.state.name for t in study.trials]}); child runs {sum(map(len, runs.values()))}, parents {len(parents)}")
     assert sorted(t.number for t in study.trials) == [0, 1, 2, 3]
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials)
@@ -170,7 +170,7 @@ def test_a_worker_killed_mid_trial_leaves_it_failed_and_retried_never_running(in
     study, best = run_in_process(base_overrides(index_dir, storage, *heartbeat, "train.epochs=1"))
     trials = study.trials
     runs = trial_runs(study)
-    print(f"\nkilled in epoch {max(killed.intermediate_values) + 1}: trials {[t.state.name for t in trials]}, "
+    report(f"killed in epoch {max(killed.intermediate_values) + 1}: trials {[t.state.name for t in trials]}, "
           f"runs {[r.info.status for n in sorted(runs) for r in runs[n]]}")
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE]
     assert trials[1].params == killed.params and trials[1].system_attrs["failed_trial"] == killed.number
@@ -225,7 +225,7 @@ def test_postgresql_restarted_mid_sweep_loses_no_trial(index_dir, postgres, mlfl
     err = worker.communicate(timeout=300)[1]
     last, logged = err.strip().splitlines()[-1], Path("sweep.log").read_text()
     retries = logged.count("unavailable ((psycopg.OperationalError)")
-    print(f"\npatience {patience_s} s, PostgreSQL down 3 s: worker exit {worker.returncode}, {retries} storage calls "
+    report(f"patience {patience_s} s, PostgreSQL down 3 s: worker exit {worker.returncode}, {retries} storage calls "
           f"retried; last line: {last}")
     assert "secret" not in err + logged
     if patience_s:
@@ -243,7 +243,7 @@ def test_postgresql_restarted_mid_sweep_loses_no_trial(index_dir, postgres, mlfl
     study = optuna.load_study(study_name="fer2013", storage=storage)
     runs = trial_runs(study)
     finished = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-    print(f"trials expected >= 2 finished, found {len(study.trials)}: {[t.state.name for t in study.trials]}; "
+    report(f"trials expected >= 2 finished, found {len(study.trials)}: {[t.state.name for t in study.trials]}; "
           f"MLflow runs {[(n, [r.info.status for r in runs[n]]) for n in sorted(runs)]}")
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL) for t in study.trials)
     assert len(finished) == 2 and len(study.trials) == (2 if patience_s else 3)

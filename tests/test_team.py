@@ -15,7 +15,7 @@ import yaml
 from matplotlib import cbook
 from mlflow import MlflowClient
 
-from conftest import ROOT, copy_project, run
+from conftest import ROOT, copy_project, report, run
 from emotion.labels import CLASS_NAMES
 from services import Process, free_port, healthy, require_postgres
 
@@ -42,7 +42,7 @@ def test_runs_metrics_and_the_registered_model_are_on_the_server(project, mlflow
     epochs = {name: len(client.get_metric_history(run_id, name)) for name in ("loss", "val_accuracy")}
     version = client.get_model_version_by_alias("fer-emotion", "candidate")
     weights = list(mlflow_server.artifacts.rglob(f"{run_id}/artifacts/model/model.weights.h5"))
-    print(f"server {mlflow_server.uri}: run {run_id} {logged.info.status}, epochs logged {epochs} of {EPOCHS}, "
+    report(f"server {mlflow_server.uri}: run {run_id} {logged.info.status}, epochs logged {epochs} of {EPOCHS}, "
           f"test_accuracy {logged.data.metrics.get('test_accuracy')}, fer-emotion@candidate v{version.version}, "
           f"weights in the artifact folder: {len(weights)}")
     assert logged.info.status == "FINISHED" and logged.info.run_name == "team"
@@ -89,7 +89,7 @@ def test_a_dvc_remote_restores_the_cache_and_outputs_and_repro_has_nothing_to_do
     run(["dvc", "pull"], project)
     status = run(["dvc", "status"], project)
     repro = run(["dvc", "repro"], project, tracking_uri=mlflow_server.uri)
-    print(f"dvc push: {pushed.strip().splitlines()[-1]}; {len(before)} files wiped and pulled back; "
+    report(f"dvc push: {pushed.strip().splitlines()[-1]}; {len(before)} files wiped and pulled back; "
           f"dvc status: {status.strip()}")
     assert {path: path.read_bytes() for path in before} == before
     assert "Data and pipelines are up to date." in status
