@@ -13,6 +13,8 @@ import logging
 import os
 import platform
 import shutil
+import signal
+import threading
 from pathlib import Path
 
 import keras
@@ -86,6 +88,7 @@ class TrainingRun:
         self.state = self._fresh_state()
         self.abandoned_run_id: str | None = None
         self._lock = FileLock(self.dir / LOCK_FILE)
+        self.ctrl_c = _CtrlC()
 
     def __enter__(self) -> "TrainingRun":
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -97,6 +100,7 @@ class TrainingRun:
                 "train.checkpoint_dir"
             ) from None
         write_json({"pid": os.getpid(), "host": platform.node()}, self.dir / OWNER_FILE)
+        self.ctrl_c.install()
         previous = read_json(self.dir / STATE_FILE)
         if previous.get("fingerprint") == self.fingerprint and self.resume:
             self.state = previous
@@ -113,6 +117,7 @@ class TrainingRun:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        self.ctrl_c.restore()
         (self.dir / OWNER_FILE).unlink(missing_ok=True)
         self._lock.release()
         if exc_type is KeyboardInterrupt:
@@ -233,10 +238,43 @@ def _load_epoch(model: keras.Model, folder: Path, epochs_done: int) -> int:
     return epochs_done
 
 
+class _CtrlC:
+    """Ctrl-C during a training stops it at the next batch's end, not wherever Python happens to be: a
+    KeyboardInterrupt raised inside a library's clean-up (a destructor, a logging call) can be swallowed there and the
+    training go on. A second Ctrl-C stops at once. Left alone where SIGINT is ignored or handled by someone else."""
+
+    def __init__(self):
+        self.pressed, self.previous = False, None
+
+    def install(self) -> None:
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+
+    def restore(self) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+            self.previous = None
+
+    def _handle(self, signum, frame) -> None:
+        if self.pressed:
+            raise KeyboardInterrupt
+        self.pressed = True
+
+    def check(self) -> None:
+        """KeyboardInterrupt if Ctrl-C was pressed."""
+        if self.pressed:
+            raise KeyboardInterrupt
+
+
 class _EpochCheckpoint(keras.callbacks.Callback):
     def __init__(self, run: TrainingRun):
         super().__init__()
         self.run = run
 
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.run.ctrl_c.check()
+
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self.run.save(self.model, epoch + 1, logs or {})
+        self.run.ctrl_c.check()
