@@ -1,13 +1,15 @@
 """What the realtime applications share on their command line: which model and backend, and the config composed
-from conf/ with Hydra overrides."""
+from conf/ with Hydra overrides, and how a command ends (one error line, 130 on Ctrl-C)."""
 
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 
 from hydra import compose, initialize_config_dir
 
 from emotion import config
+from emotion.errors import UserError
 from emotion.project_files import DEFAULT_MODEL, project_path
 
 
@@ -35,3 +37,14 @@ def setup_logging() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
     for name in ("emotion", "realtime"):  # our progress lines, not the converters' chatter
         logging.getLogger(name).setLevel(logging.INFO)
+
+
+def run_command(run: Callable[[], int]) -> None:
+    """Exit with run()'s status: a UserError as one `error:` line, Ctrl-C as 130 (what run wrote so far is kept)."""
+    setup_logging()
+    try:
+        sys.exit(run())
+    except UserError as err:
+        sys.exit(f"error: {err}")
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -10,7 +10,6 @@ import argparse
 import json
 import logging
 import re
-import sys
 import time
 from pathlib import Path
 
@@ -174,13 +173,7 @@ def video_writer(path: str, fps: float, shape: tuple[int, ...]) -> cv2.VideoWrit
 
 
 def main(argv: list[str] | None = None) -> None:
-    options.setup_logging()
-    try:
-        sys.exit(run(parse_args(argv)))
-    except UserError as err:
-        sys.exit(f"error: {err}")
-    except KeyboardInterrupt:  # Ctrl-C: outputs are already closed and written by label_stream
-        sys.exit(130)
+    options.run_command(lambda: run(parse_args(argv)))  # Ctrl-C: outputs are already closed and written by label_stream
 
 
 if __name__ == "__main__":

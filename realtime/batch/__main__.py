@@ -10,7 +10,6 @@ chosen as in the webcam CLI and runs on ONNX Runtime. Run again with the same --
 
 import argparse
 import logging
-import sys
 import time
 
 from emotion.errors import UserError
@@ -90,13 +89,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    options.setup_logging()
-    try:
-        sys.exit(run(parse_args(argv)))
-    except UserError as err:
-        sys.exit(f"error: {err}")
-    except KeyboardInterrupt:  # the videos done so far are kept; the next run labels the rest
-        sys.exit(130)
+    options.run_command(lambda: run(parse_args(argv)))  # Ctrl-C: the videos done so far are kept; the next run labels the rest
 
 
 if __name__ == "__main__":
