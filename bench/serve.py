@@ -25,7 +25,7 @@ import numpy as np
 import skimage.data
 
 from emotion.config import Config, RealtimeConfig
-from emotion.inference.faces import FaceDetector
+from emotion.inference.faces import face_detector
 from emotion.inference.recognizer import EmotionRecognizer
 from emotion.project_files import default_model_dir
 from realtime.options import load_config
@@ -38,12 +38,12 @@ def face_jpegs() -> list[bytes]:
     """640x480 JPEGs (quality 90) with the astronaut's face at a different place in each, where the detector finds
     exactly that face."""
     face = cv2.resize(cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR), (400, 400))
-    detector, images = FaceDetector(RealtimeConfig()), []
+    detector, images = face_detector(RealtimeConfig()), []
     for i in range(2 * VARIANTS):
         frame = np.full((480, 640, 3), 90, np.uint8)
         left, top = 10 + 6 * i, 10 + 2 * i
         frame[top : top + 400, left : left + 400] = face
-        if len(detector.detect(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))) == 1:
+        if len(detector.detect(frame)) == 1:
             images.append(cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes())
     return images[:VARIANTS]
 

@@ -191,6 +191,15 @@ class TrackingConfig:
 
 @dataclass
 class RealtimeConfig:
+    detector: str = "blazeface"  # blazeface (MediaPipe's BlazeFace on LiteRT) or haar (OpenCV's cascade)
+    blazeface_model: str = "short_range"  # short_range (128-px input) or full_range (192-px, small faces, ~3x slower)
+    min_score: float = 0.4  # BlazeFace: lowest score of a candidate face
+    verify_score: float = 0.7  # BlazeFace: a candidate is kept when a zoomed-in second look scores this; 0: no look
+    tile_grid: list[int] = field(default_factory=lambda: [3, 2])  # BlazeFace: cols, rows of tiles beside the frame
+    tile_overlap: float = 0.5  # BlazeFace: share of a tile that overlaps its neighbour
+    box_scale: float = 1.19  # BlazeFace box side -> crop side, so the crop frames the face as FER2013 does
+    box_shift: float = -0.1  # BlazeFace box centre -> crop centre, downwards, as a share of the box side
+    align: bool = False  # BlazeFace: turn each crop so that the eyes are level
     scale_factor: float = 1.1  # Haar cascade image-pyramid step
     min_neighbors: int = 5  # Haar detections needed to keep a face
     min_face_fraction: float = 0.1  # smallest face, as a fraction of the frame's shorter side
@@ -208,6 +217,17 @@ class RealtimeConfig:
             raise ConfigError("realtime.detect_every must be >= 1 and realtime.detect_width >= 48")
         if self.backend not in ("auto", "keras", "onnx", "onnx-int8"):
             raise ConfigError(f"realtime.backend={self.backend!r}: use auto, keras, onnx or onnx-int8")
+        if self.detector not in ("blazeface", "haar"):
+            raise ConfigError(f"realtime.detector={self.detector!r}: use blazeface or haar")
+        if self.blazeface_model not in ("short_range", "full_range"):
+            raise ConfigError(f"realtime.blazeface_model={self.blazeface_model!r}: use short_range or full_range")
+        if not 0 < self.min_score < 1 or not 0 <= self.verify_score < 1 or not 0 <= self.tile_overlap < 1:
+            raise ConfigError("realtime.min_score must be in (0, 1), verify_score and tile_overlap in [0, 1)")
+        if self.box_scale <= 0:
+            raise ConfigError(f"realtime.box_scale={self.box_scale}: must be greater than 0")
+        if len(self.tile_grid) != 2 or min(self.tile_grid) < 1:
+            raise ConfigError(f"realtime.tile_grid={list(self.tile_grid)}: use [cols, rows], each >= 1 ([1, 1]: the "
+                              "whole frame only)")
 
 
 @dataclass

@@ -28,15 +28,14 @@ from realtime import webcam
 from realtime.quantize import quantize
 from emotion.inference.summary import EmotionSummary
 
-FACE_CENTER = (288, 106)  # the astronaut's face in the 640x480 frame below (checked by eye on the drawn box)
+FACE_CENTER = (281, 145)  # the astronaut's face in the 640x480 frame below (checked by eye on the drawn box)
 SMALL_MODEL = ("model.filters=[8,16]", "model.block_dropout=[0.1,0.1]", "model.dense_units=16")
 
 
 def astronaut_frame() -> np.ndarray:
-    """scikit-image's astronaut (shipped inside its wheel) on a 640x480 BGR frame."""
-    frame = np.full((480, 640, 3), 90, np.uint8)
-    frame[:, 64:576] = cv2.resize(cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR), (512, 480))
-    return frame
+    """scikit-image's astronaut (shipped inside its wheel), head and shoulders as a webcam frames them, 640x480 BGR.
+    (The whole photo's lower half holds a mission patch that BlazeFace takes for a face in some shifts.)"""
+    return cv2.resize(cv2.cvtColor(skimage.data.astronaut()[:384], cv2.COLOR_RGB2BGR), (640, 480))
 
 
 @pytest.fixture

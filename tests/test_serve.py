@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from conftest import ROOT, compose_config
 from emotion import tracking
-from emotion.inference.faces import FaceDetector
+from emotion.inference.faces import BlazeFaceDetector
 from emotion.model import build_model
 from realtime import webcam
 from realtime.serve.app import create_app
@@ -192,8 +192,8 @@ def test_the_stream_answers_frames_refuses_text_and_drops_stale_frames(client):
 
 
 def test_a_stream_detects_faces_every_other_frame_as_the_cli_does_on_a_camera(client, monkeypatch):
-    detected, detect = [], FaceDetector.detect
-    monkeypatch.setattr(FaceDetector, "detect", lambda self, gray: detected.append(1) or detect(self, gray))
+    detected, detect = [], BlazeFaceDetector.detect
+    monkeypatch.setattr(BlazeFaceDetector, "detect", lambda self, frame: detected.append(1) or detect(self, frame))
     with client.websocket_connect("/v1/stream") as ws:
         answers = []
         for _ in range(4):  # one at a time: none dropped

