@@ -11,6 +11,8 @@ Run: python -m bench.detection [--index-dir data/index] [--frames 400] [--json] 
 A setting is realtime.* values over conf's, space-separated: "detector=haar min_neighbors=3", "tile_grid=[2,1]"
 (default: a fixed grid of both detectors' settings). `--calibrate` pastes training faces instead and prints the
 box_scale and box_shift that map the default detector's boxes onto the pasted faces (FER2013's framing).
+`--alignment` pastes the faces turned by -30 to 30 degrees (one per busy colour scene) and compares the accuracy on
+the faces found with and without realtime.align (crops turned so that the eyes are level).
 """
 
 import argparse
@@ -35,6 +37,7 @@ GRID = ("", "verify_score=0", "verify_score=0.7", "tile_grid=[1,1]", "tile_grid=
         "detector=haar detect_width=240 min_neighbors=3")
 BACKGROUNDS = ("coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry", "retina", "brick", "grass",
                "gravel", "coins", "clock", "moon")  # scikit-image's sample images without a face
+ANGLES = (-30, -15, 0, 15, 30)  # --alignment: pasted faces turned by these (degrees, counter-clockwise)
 SINGLE, GROUP = (0.15, 0.6), (0.1, 0.3)  # pasted face side as a fraction of the frame's height
 Box = tuple[int, int, int, int]
 
@@ -89,6 +92,33 @@ def scenes(faces_u8: np.ndarray, labels: np.ndarray, count: int, seed: int) -> l
             frame = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         out.append((kind, frame, list(zip(boxes, labels[chosen]))))
     return out
+
+
+def turned(faces_u8: np.ndarray, angle: float) -> np.ndarray:
+    """The faces turned by angle degrees (counter-clockwise) about their centre, edges repeated."""
+    matrix = cv2.getRotationMatrix2D((faces_u8.shape[2] / 2, faces_u8.shape[1] / 2), angle, 1.0)
+    return np.stack([cv2.warpAffine(face, matrix, face.shape[::-1], borderMode=cv2.BORDER_REPLICATE)
+                     for face in faces_u8])
+
+
+def alignment(faces_u8: np.ndarray, labels: np.ndarray, count: int, seed: int, backend) -> pd.DataFrame:
+    """Per angle: faces found by the default detector, and accuracy on them with realtime.align off and on."""
+    rng, rows = np.random.default_rng(seed), {}
+    picks = rng.permutation(len(faces_u8))[:count]
+    for angle in ANGLES:
+        frames = []
+        for i in picks:
+            frame = busy_scene(rng)
+            boxes = paste(frame, turned(faces_u8[i : i + 1], angle), SINGLE, rng)
+            frames.append(("busy colour", frame, [(boxes[0], labels[i])]))
+        row = {}
+        for align in (False, True):
+            found, matches = measure(setting(f"align={align}"), frames)
+            table = accuracy(frames, {"found": matches}, backend)
+            row |= {"faces found %": 100 * found["found"], f"accuracy %, align={str(align).lower()}":
+                    table.loc["found", "accuracy %"]}
+        rows[f"{angle:+d} degrees"] = row
+    return pd.DataFrame(rows).T
 
 
 def iou(a: Box, b: Box) -> float:
@@ -163,11 +193,17 @@ def main() -> None:
     parser.add_argument("--split", default="test", choices=["train", "test"],
                         help="faces to paste: test (default), or train to choose settings without the test faces")
     parser.add_argument("--calibrate", action="store_true", help="fit box_scale and box_shift on training faces")
+    parser.add_argument("--alignment", action="store_true", help="accuracy on turned faces, realtime.align off/on")
     parser.add_argument("--json", action="store_true", help="print the rows as one JSON object")
     args = parser.parse_args()
     cv2.setNumThreads(1)  # CPU time of one detection, as each of the server's threads spends it
     split = "train" if args.calibrate else args.split
     faces_u8, labels = data.load_cache(args.index_dir, splits=(split,))[split]
+    if args.alignment:
+        print(f"{args.frames} {split} faces per angle, each in a busy colour scene; accuracy of {args.model_dir} on "
+              "the faces found, cropped upright (align=false) or turned so the eyes are level (align=true)")
+        print(alignment(faces_u8, labels, args.frames, args.seed, load_backend(args.model_dir)).round(2).to_markdown())
+        return
     frames = scenes(faces_u8, labels, args.frames, args.seed)
     if args.calibrate:
         row, matches = measure(setting("box_scale=1.0 box_shift=0.0 align=false"), frames)

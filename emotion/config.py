@@ -199,7 +199,8 @@ class RealtimeConfig:
     tile_overlap: float = 0.5  # BlazeFace: share of a tile that overlaps its neighbour
     box_scale: float = 1.19  # BlazeFace box side -> crop side, so the crop frames the face as FER2013 does
     box_shift: float = -0.1  # BlazeFace box centre -> crop centre, downwards, as a share of the box side
-    align: bool = False  # BlazeFace: turn each crop so that the eyes are level
+    align: bool = True  # BlazeFace: turn each crop so that the eyes are level (bench.detection --alignment)
+    align_min_deg: float = 10.0  # smaller tilts are left as they are (FER2013's faces were not levelled either)
     scale_factor: float = 1.1  # Haar cascade image-pyramid step
     min_neighbors: int = 5  # Haar detections needed to keep a face
     min_face_fraction: float = 0.1  # smallest face, as a fraction of the frame's shorter side
@@ -223,8 +224,8 @@ class RealtimeConfig:
             raise ConfigError(f"realtime.blazeface_model={self.blazeface_model!r}: use short_range or full_range")
         if not 0 < self.min_score < 1 or not 0 <= self.verify_score < 1 or not 0 <= self.tile_overlap < 1:
             raise ConfigError("realtime.min_score must be in (0, 1), verify_score and tile_overlap in [0, 1)")
-        if self.box_scale <= 0:
-            raise ConfigError(f"realtime.box_scale={self.box_scale}: must be greater than 0")
+        if self.box_scale <= 0 or self.align_min_deg < 0:
+            raise ConfigError("realtime.box_scale must be greater than 0 and realtime.align_min_deg at least 0")
         if len(self.tile_grid) != 2 or min(self.tile_grid) < 1:
             raise ConfigError(f"realtime.tile_grid={list(self.tile_grid)}: use [cols, rows], each >= 1 ([1, 1]: the "
                               "whole frame only)")

@@ -68,7 +68,8 @@ class BlazeFaceDetector:
             crop = side * self.cfg.box_scale
             centre_x, centre_y = (x0 + x1) / 2, (y0 + y1) / 2 + self.cfg.box_shift * side
             box = tuple(int(round(v)) for v in (centre_x - crop / 2, centre_y - crop / 2, crop, crop))
-            faces.append(Face(box, eye_angle(found.keypoints) if self.cfg.align else 0.0))
+            angle = eye_angle(found.keypoints) if self.cfg.align else 0.0
+            faces.append(Face(box, angle if abs(angle) >= self.cfg.align_min_deg else 0.0))
         return sorted(faces, key=lambda face: face.box[2], reverse=True)
 
 
