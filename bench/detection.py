@@ -32,7 +32,7 @@ from emotion.inference.faces import face_detector
 from emotion.preprocess import crop_face
 from emotion.project_files import DEFAULT_MODEL, project_path
 
-GRID = ("", "verify_score=0", "verify_score=0.7", "tile_grid=[1,1]", "tile_grid=[2,2]", "tile_grid=[2,2] tile_overlap=0.25",
+GRID = ("", "verify_score=0", "tile_grid=[1,1]", "tile_grid=[2,2]", "tile_grid=[2,2] tile_overlap=0.25",
         "tile_grid=[3,3]", "blazeface_model=full_range tile_grid=[1,1]", "detector=haar", "detector=haar min_neighbors=3",
         "detector=haar detect_width=240 min_neighbors=3")
 BACKGROUNDS = ("coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry", "retina", "brick", "grass",

@@ -2,15 +2,19 @@
 640x480 JPEGs with one face (the astronaut, shifted so no two are alike) to POST /v1/analyze for N = 1, 4, 16;
 prints requests/s and p50/p95 latency per N, errors counted, then the frames/s one WebSocket client gets on
 /v1/stream (two frames in flight, as the page sends them), and for scale the images/s of the same recognizer called
-in-process from as many threads as the server uses, without HTTP.
+in-process from as many threads as the server uses, without HTTP, and where one request's CPU time goes: the
+server process's CPU per request (from /proc, all its threads) against JPEG decoding, face detection and
+classification timed on one thread, the rest being HTTP and the server's own work.
+With --against-haar the same again with realtime.detector=haar, and the ratio of requests/s at 16 clients.
 
 Every phase is bounded in time (--seconds) and requests (--max-requests); traffic goes to 127.0.0.1 only.
-Run: python -m bench.serve [--model-dir models/efficient] [--seconds 10] [--json] [HYDRA OVERRIDES]
+Run: python -m bench.serve [--model-dir models/efficient] [--seconds 10] [--against-haar] [--json] [HYDRA OVERRIDES]
 """
 
 import argparse
 import asyncio
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -27,6 +31,7 @@ import skimage.data
 from emotion.config import Config, RealtimeConfig
 from emotion.inference.faces import face_detector
 from emotion.inference.recognizer import EmotionRecognizer
+from emotion.preprocess import crop_face
 from emotion.project_files import default_model_dir
 from realtime.options import load_config
 
@@ -35,15 +40,15 @@ VARIANTS = 16
 
 
 def face_jpegs() -> list[bytes]:
-    """640x480 JPEGs (quality 90) with the astronaut's face at a different place in each, where the detector finds
+    """640x480 JPEGs (quality 90) with the astronaut's face at a different place in each, where both detectors find
     exactly that face."""
     face = cv2.resize(cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR), (400, 400))
-    detector, images = face_detector(RealtimeConfig()), []
+    detectors, images = [face_detector(RealtimeConfig()), face_detector(RealtimeConfig(detector="haar"))], []
     for i in range(2 * VARIANTS):
         frame = np.full((480, 640, 3), 90, np.uint8)
         left, top = 10 + 6 * i, 10 + 2 * i
         frame[top : top + 400, left : left + 400] = face
-        if len(detector.detect(frame)) == 1:
+        if all(len(detector.detect(frame)) == 1 for detector in detectors):
             images.append(cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes())
     return images[:VARIANTS]
 
@@ -84,22 +89,30 @@ async def client(session: aiohttp.ClientSession, url: str, images: list[bytes], 
         i += 1
 
 
-async def load(base: str, images: list[bytes], clients: int, seconds: float, max_requests: int) -> dict:
-    """N clients for `seconds` (or max_requests in all): requests/s, p50/p95 latency in ms, errors."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads, so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def load(base: str, images: list[bytes], clients: int, seconds: float, max_requests: int, pid: int) -> dict:
+    """N clients for `seconds` (or max_requests in all): requests/s, p50/p95 latency in ms, errors, and the server's
+    CPU milliseconds per request."""
     latencies, errors, budget = [], [], [max_requests]
     connector = aiohttp.TCPConnector(limit=clients)
     async with aiohttp.ClientSession(connector=connector) as session:
         for image in images[:4]:  # warm-up: connections open, the server's threads have their recognizers
             async with session.post(f"{base}/v1/analyze", data=image, headers={"Content-Type": "image/jpeg"}) as r:
                 await r.read()
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), cpu_seconds(pid)
         await asyncio.gather(*(client(session, f"{base}/v1/analyze", images, k, start + seconds, budget, latencies,
                                       errors) for k in range(clients)))
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, cpu_seconds(pid) - cpu_start
     ms = np.array(latencies) * 1000
     return {"clients": clients, "requests": len(latencies), "errors": len(errors), "first_error": errors[:1],
             "requests_per_s": round(len(latencies) / elapsed, 1), "p50_ms": round(float(np.percentile(ms, 50)), 1),
-            "p95_ms": round(float(np.percentile(ms, 95)), 1)}
+            "p95_ms": round(float(np.percentile(ms, 95)), 1),
+            "server_cpu_ms_per_request": round(1000 * cpu / max(len(latencies), 1), 2)}
 
 
 async def stream(base: str, images: list[bytes], seconds: float, max_frames: int, in_flight: int = 2) -> dict:
@@ -138,6 +151,67 @@ def in_process(model_dir: str, cfg: Config, images: list[bytes], seconds: float)
     return round(sum(counts) / seconds, 1)
 
 
+def breakdown(model_dir: str, cfg: Config, images: list[bytes], repeats: int = 5) -> dict[str, float]:
+    """CPU milliseconds per image of each step of a request, on one thread: decode, detect, classify."""
+    cv2.setNumThreads(1)
+    recognizer = EmotionRecognizer.from_dir(model_dir, cfg=cfg.realtime)
+    frames = [cv2.imdecode(np.frombuffer(image, np.uint8), cv2.IMREAD_COLOR) for image in images]
+    found = [recognizer.detector.detect(frame) for frame in frames]
+
+    def classify(i: int) -> np.ndarray:
+        gray = cv2.cvtColor(frames[i], cv2.COLOR_BGR2GRAY)
+        return recognizer.classify(np.stack([crop_face(gray, face.box, face.angle) for face in found[i]]))
+
+    steps = {"decode": lambda i: cv2.imdecode(np.frombuffer(images[i], np.uint8), cv2.IMREAD_COLOR),
+             "detect": lambda i: recognizer.detector.detect(frames[i]), "classify": classify}
+    costs = {}
+    for name, step in steps.items():
+        start = time.process_time()
+        for _ in range(repeats):
+            for i in range(len(frames)):
+                step(i)
+        costs[name] = round(1000 * (time.process_time() - start) / (repeats * len(frames)), 2)
+    cv2.setNumThreads(0)
+    return costs
+
+
+def serve(args, overrides: list[str], images: list[bytes]) -> dict:
+    """The server under each load, then the same work in-process and broken into its steps."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory() as tmp:
+        server = start_server(args.model_dir, port, overrides, Path(tmp) / "server.log")
+        try:
+            results = {"http": [asyncio.run(load(base, images, n, args.seconds, args.max_requests, server.pid))
+                                for n in CLIENTS],
+                       "websocket": asyncio.run(stream(base, images, args.seconds, args.max_requests))}
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    cfg = load_config(overrides)
+    results["in_process_images_per_s"] = in_process(args.model_dir, cfg, images, args.seconds)
+    results["cpu_ms_per_image"] = breakdown(args.model_dir, cfg, images)
+    return results
+
+
+def report(results: dict, overrides: list[str], images: list[bytes], seconds: float) -> None:
+    print(f"POST /v1/analyze, 640x480 JPEG with one face ({len(images[0]) // 1000} kB), {seconds:.0f} s per row, "
+          f"server options: {' '.join(overrides) or 'conf defaults'}")
+    print("clients  requests  errors  requests/s  p50 ms  p95 ms  server CPU ms/request")
+    for row in results["http"]:
+        print(f"{row['clients']:>7}  {row['requests']:>8}  {row['errors']:>6}  {row['requests_per_s']:>10}  "
+              f"{row['p50_ms']:>6}  {row['p95_ms']:>6}  {row['server_cpu_ms_per_request']:>21}"
+              + (f"  first error: {row['first_error'][0]}" if row["errors"] else ""))
+    ws = results["websocket"]
+    print(f"WebSocket /v1/stream, one client, 2 frames in flight: {ws['frames_per_s']} frames/s answered "
+          f"({ws['frames_sent']} sent, {ws['dropped']} dropped as stale, {ws['errors']} errors)")
+    print(f"in-process EmotionRecognizer.analyze, no HTTP: {results['in_process_images_per_s']} images/s")
+    steps = results["cpu_ms_per_image"]
+    rest = results["http"][-1]["server_cpu_ms_per_request"] - sum(steps.values())
+    print("CPU ms per request at 16 clients: " + ", ".join(f"{name} {ms}" for name, ms in steps.items())
+          + f" (one thread each), HTTP and the rest {rest:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.serve", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -148,36 +222,23 @@ def main() -> None:
                         "%(default)s)")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for the server (and the in-process figure), e.g. "
-                        "realtime.detect_width=240 realtime.min_neighbors=3 (see python -m bench.detection)")
+                        "realtime.tile_grid=[2,2] (see python -m bench.detection)")
+    parser.add_argument("--against-haar", action="store_true", help="the same again with realtime.detector=haar")
     args = parser.parse_args()
-    images, port = face_jpegs(), free_port()
-    base = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory() as tmp:
-        server = start_server(args.model_dir, port, args.overrides, Path(tmp) / "server.log")
-        try:
-            results = {"http": [asyncio.run(load(base, images, n, args.seconds, args.max_requests)) for n in CLIENTS],
-                       "websocket": asyncio.run(stream(base, images, args.seconds, args.max_requests))}
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
-    cfg = load_config(args.overrides)
-    results["in_process_images_per_s"] = in_process(args.model_dir, cfg, images, args.seconds)
+    images = face_jpegs()
+    runs = {"options": serve(args, args.overrides, images)}
+    if args.against_haar:
+        runs["haar"] = serve(args, [*args.overrides, "realtime.detector=haar"], images)
+        runs["ratio_at_16_clients"] = round(runs["options"]["http"][-1]["requests_per_s"]
+                                            / runs["haar"]["http"][-1]["requests_per_s"], 2)
     if args.json:
-        print(json.dumps(results))
+        print(json.dumps(runs))
         return
-    print(f"POST /v1/analyze, 640x480 JPEG with one face ({len(images[0]) // 1000} kB), {args.seconds:.0f} s per row, "
-          f"server options: {' '.join(args.overrides) or 'conf defaults'}")
-    print("clients  requests  errors  requests/s  p50 ms  p95 ms")
-    for row in results["http"]:
-        print(f"{row['clients']:>7}  {row['requests']:>8}  {row['errors']:>6}  {row['requests_per_s']:>10}  "
-              f"{row['p50_ms']:>6}  {row['p95_ms']:>6}" + (f"  first error: {row['first_error'][0]}" if row["errors"]
-                                                            else ""))
-    ws = results["websocket"]
-    print(f"WebSocket /v1/stream, one client, 2 frames in flight: {ws['frames_per_s']} frames/s answered "
-          f"({ws['frames_sent']} sent, {ws['dropped']} dropped as stale, {ws['errors']} errors)")
-    print(f"in-process EmotionRecognizer.analyze, {cfg.serve.threads} threads, no HTTP: "
-          f"{results['in_process_images_per_s']} images/s")
-
+    report(runs["options"], args.overrides, images, args.seconds)
+    if args.against_haar:
+        print()
+        report(runs["haar"], [*args.overrides, "realtime.detector=haar"], images, args.seconds)
+        print(f"\nrequests/s at 16 clients, these options / haar: {runs['ratio_at_16_clients']}x")
 
 if __name__ == "__main__":
     main()

@@ -138,10 +138,10 @@ class BlazeFace:
     """One BlazeFace model on LiteRT (one thread): the faces in a frame, over the whole frame and its tiles."""
 
     def __init__(self, model: str, min_score: float, verify_score: float, grid: tuple[int, int], overlap: float,
-                 nms_threshold: float = 0.3):
+                 sure_score: float = 1.0, nms_threshold: float = 0.3):
         from ai_edge_litert.interpreter import Interpreter
 
-        self.spec, self.min_score, self.verify_score = MODELS[model], min_score, verify_score
+        self.spec, self.min_score, self.verify_score, self.sure_score = MODELS[model], min_score, verify_score, sure_score
         self.grid, self.overlap = grid, overlap
         self.nms_threshold = nms_threshold
         path = model_path(model)
@@ -166,8 +166,10 @@ class BlazeFace:
         for region in tiles(width, height, self.grid, self.overlap):
             found += self.detect_region(frame, region, inner=region != (0, 0, width, height))
         found = weighted_nms(found, self.nms_threshold)
-        return found if not self.verify_score else [face for face in map(self.second_look, [frame] * len(found), found)
-                                                    if face is not None]
+        if not self.verify_score:
+            return found
+        looked = [d if d.score >= self.sure_score else self.second_look(frame, d) for d in found]
+        return [d for d in looked if d is not None]
 
     def second_look(self, frame: np.ndarray, found: Detection) -> Detection | None:
         """The candidate again, zoomed in on a square VERIFY_CONTEXT times its side: its best detection there when

@@ -57,7 +57,7 @@ class BlazeFaceDetector:
 
         self.cfg = cfg
         self.model = BlazeFace(cfg.blazeface_model, cfg.min_score, cfg.verify_score, tuple(cfg.tile_grid),
-                               cfg.tile_overlap)
+                               cfg.tile_overlap, cfg.sure_score)
 
     def detect(self, frame: np.ndarray) -> list[Face]:
         """The faces in a BGR or grey frame, largest first."""
