@@ -2,8 +2,8 @@
 installed, the same is `fer-webcam`.
 
 Pulls the run's model (model.json + weights) from MLflow once, caches it per run id (without an MLflow store: the
-shipped model), detects faces with OpenCV's Haar cascade and classifies every face of a frame in one batch. `q` or
-Esc quits the window.
+shipped model), detects faces with BlazeFace (realtime.detector=haar: OpenCV's Haar cascade) and classifies every
+face of a frame in one batch. `q` or Esc quits the window.
 """
 
 import argparse
