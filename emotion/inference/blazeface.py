@@ -162,9 +162,9 @@ class BlazeFace:
         """Faces in a BGR (H, W, 3) or grey (H, W) uint8 frame, merged over the whole frame and the tiles. The model
         was trained on colour: a grey frame finds fewer faces."""
         height, width = frame.shape[:2]
-        found = []
+        found, scaled = [], {}  # the frame downscaled once per scale: the tiles share one copy
         for region in tiles(width, height, self.grid, self.overlap):
-            found += self.detect_region(frame, region, inner=region != (0, 0, width, height))
+            found += self.detect_region(frame, region, inner=region != (0, 0, width, height), scaled=scaled)
         found = weighted_nms(found, self.nms_threshold)
         if not self.verify_score:
             return found
@@ -184,15 +184,27 @@ class BlazeFace:
                  if d.score >= self.verify_score and iou(found.box, d.box[None])[0] >= self.nms_threshold]
         return max(again, key=lambda d: d.score, default=None)
 
-    def detect_region(self, frame: np.ndarray, region: tuple[int, int, int, int], inner: bool) -> list[Detection]:
-        """The region letterboxed into the model's square RGB input; a tile drops the faces its inner edges cut."""
+    def detect_region(self, frame: np.ndarray, region: tuple[int, int, int, int], inner: bool,
+                      scaled: dict | None = None) -> list[Detection]:
+        """The region letterboxed into the model's square RGB input; a tile drops the faces its inner edges cut.
+        `scaled` keeps the whole frame downscaled per scale, for regions that share one."""
         x, y, w, h = region
         size = self.spec.input_px
         scale = size / max(w, h)
-        new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+        if scaled is None:
+            new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+            small = shrink(frame[y : y + h, x : x + w], new_w, new_h)
+            origin = (x, y)
+        else:
+            if scale not in scaled:
+                full = (max(1, round(frame.shape[1] * scale)), max(1, round(frame.shape[0] * scale)))
+                scaled[scale] = shrink(frame, *full)
+            left, top = round(x * scale), round(y * scale)
+            small = scaled[scale][top : top + min(size, round(h * scale)), left : left + min(size, round(w * scale))]
+            new_h, new_w = small.shape[:2]
+            origin = (left / scale, top / scale)
         pad_x, pad_y = (size - new_w) // 2, (size - new_h) // 2
         canvas = np.zeros((size, size, 3), np.uint8)
-        small = cv2.resize(frame[y : y + h, x : x + w], (new_w, new_h), interpolation=cv2.INTER_AREA)
         canvas[pad_y : pad_y + new_h, pad_x : pad_x + new_w] = cv2.cvtColor(
             small, cv2.COLOR_GRAY2RGB if small.ndim == 2 else cv2.COLOR_BGR2RGB)
         self.interpreter.set_tensor(self.input, (canvas[None].astype(np.float32) - 127.5) / 127.5)
@@ -200,7 +212,7 @@ class BlazeFace:
         boxes, keypoints, scores = decode(self.interpreter.get_tensor(self.boxes_out)[0],
                                           self.interpreter.get_tensor(self.scores_out)[0], self.anchor_xy, size,
                                           self.min_score)
-        to_frame = lambda p: (p * size - (pad_x, pad_y)) / scale + (x, y)  # noqa: E731 - input [0, 1] -> frame px
+        to_frame = lambda p: (p * size - (pad_x, pad_y)) / scale + origin  # noqa: E731 - input [0, 1] -> frame px
         out = []
         for box, points, score in zip(boxes, keypoints, scores):
             box = to_frame(box.reshape(2, 2)).ravel()
@@ -208,6 +220,16 @@ class BlazeFace:
                 continue
             out.append(Detection(box, to_frame(points), float(score)))
         return out
+
+
+def shrink(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The image at width x height: halved with INTER_AREA while it is twice that or more, the rest bilinear. Close to
+    one INTER_AREA resize, which costs ~10x more at scales that are not 1/n (0.64 against 0.07 ms at 0.4)."""
+    while image.shape[1] >= 2 * width and image.shape[0] >= 2 * height:
+        image = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    if image.shape[:2] == (height, width):
+        return image
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def cut_by_inner_edge(box: np.ndarray, region: tuple[int, int, int, int], shape: tuple[int, ...],
