@@ -12,6 +12,7 @@ from python_multipart.multipart import parse_options_header
 from emotion.errors import UserError
 
 FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "BMP"}  # MPO: what Pillow calls many phones' JPEGs
+ORIENTATION = 0x0112  # the EXIF tag that says how to turn the image upright
 RAW_TYPES = {"image/jpeg", "image/png", "image/webp", "image/bmp", "application/octet-stream", ""}
 MULTIPART, FIELD = "multipart/form-data", b"image"
 HOW_TO_SEND = ("send a JPEG or PNG as multipart (curl -F image=@photo.jpg URL) or as the raw body with its type "
@@ -70,7 +71,9 @@ def decode(data: bytes, max_pixels: int) -> np.ndarray:
                 raise ImageRefused(413, f"the image is {width}x{height} ({width * height / 1e6:.1f} megapixels), more "
                                         f"than the {max_pixels / 1e6:.1f} allowed (serve.max_image_pixels): send a "
                                         "smaller image")
-            return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+            if image.getexif().get(ORIENTATION, 1) != 1:  # exif_transpose copies the image even when upright
+                image = ImageOps.exif_transpose(image)
+            return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
     except UnidentifiedImageError as err:
         raise ImageRefused(400, f"the upload is not an image ({len(data):,} bytes that no image reader knows): send "
                                 "a JPEG, PNG, WebP or BMP") from err
