@@ -19,7 +19,7 @@ import skimage.data
 
 from emotion.config import RealtimeConfig
 from emotion.project_files import default_model_dir
-from emotion.model_files import INT8
+from emotion.model_files import INT8_TFLITE
 from realtime.batch import runners
 from realtime.batch.videos import Video, list_videos
 from realtime.batch.worker import VideoLabeller
@@ -85,7 +85,7 @@ def main() -> None:
     args = parser.parse_args()
     import ray
 
-    model, cfg = (default_model_dir() / INT8).read_bytes(), RealtimeConfig()
+    model, cfg = (default_model_dir() / INT8_TFLITE).read_bytes(), RealtimeConfig()
     started_s, runs, pools = {}, {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         videos = write_videos(Path(tmp), args.videos, args.frames, "clip")
@@ -117,8 +117,8 @@ def main() -> None:
     if args.json:
         print(json.dumps(rows))
         return
-    print(f"{len(videos)} videos x {args.frames} frames (640x480, one face), model {INT8}, {os.cpu_count()} cores, "
-          f"best of {args.rounds} rounds:")
+    print(f"{len(videos)} videos x {args.frames} frames (640x480, one face), model {INT8_TFLITE}, "
+          f"{os.cpu_count()} cores, best of {args.rounds} rounds:")
     print(f"{'runner':<28}  start-up s  frames/s  videos/s  speed-up")
     for row in rows:
         print(f"{row['runner']:<28}  {row['startup_s']:>10}  {row['frames_per_s']:>8}  {row['videos_per_s']:>8}  "

@@ -1,16 +1,20 @@
-"""Test accuracy of a model folder's float model (Keras) against its int8 ONNX model, on the same test faces.
+"""Test accuracy of a model folder's float model (Keras) against its int8 models (TFLite on LiteRT, ONNX), on the
+same test faces, all of them and those with no copy in the training data; no test-time augmentation, as the
+inference paths run them.
 
-Run: python -m bench.quantized_accuracy MODEL_DIR [--index-dir data/index]   (make the int8 model first with
-python -m realtime.quantize MODEL_DIR). Prints both accuracies and the difference in points; ship the int8
+Run: python -m bench.quantized_accuracy MODEL_DIR [--index-dir data/index]   (make the int8 models first with
+python -m realtime.quantize MODEL_DIR). Prints each accuracy and its difference to float32 in points; ship an int8
 model only if it loses at most 0.5 points.
 """
 
 import argparse
 from pathlib import Path
 
+import numpy as np
+
 from emotion import data, evaluation
-from emotion.inference.backends import OnnxBackend
-from emotion.model_io import INT8, load_model_files
+from emotion.inference.backends import INT8_BACKENDS, load_backend
+from emotion.model_io import load_model_files
 
 
 def main() -> None:
@@ -19,13 +23,23 @@ def main() -> None:
     parser.add_argument("--index-dir", default="data/index")
     args = parser.parse_args()
     faces_u8, label_ids = data.load_cache(args.index_dir, splits=("test",))["test"]
-    float_scores = evaluation.score(label_ids, evaluation.predict(load_model_files(args.model_dir), faces_u8).argmax(1))
-    int8_probs = OnnxBackend(Path(args.model_dir) / INT8).predict(faces_u8)
-    int8_scores = evaluation.score(label_ids, int8_probs.argmax(1))
-    print(f"test images: {len(label_ids)}")
-    print(f"float32 Keras: accuracy {float_scores.accuracy:.4f}, macro-F1 {float_scores.macro_f1:.4f}")
-    print(f"int8 ONNX:     accuracy {int8_scores.accuracy:.4f}, macro-F1 {int8_scores.macro_f1:.4f}")
-    print(f"int8 - float32: {100 * (int8_scores.accuracy - float_scores.accuracy):+.2f} accuracy points")
+    unique = data.without_training_copies(data.load_manifest(args.index_dir))
+    probs = {"float32 Keras": evaluation.predict(load_model_files(args.model_dir), faces_u8)}
+    for name, (file, _) in INT8_BACKENDS.items():
+        if (Path(args.model_dir) / file).exists():
+            probs[name] = load_backend(args.model_dir, name).predict(faces_u8)
+        else:
+            print(f"{name}: no {file} in {args.model_dir}")
+    print(f"test images: {len(label_ids)}, {unique.sum()} with no copy in training")
+    print(f"{'model':<14} {'accuracy':>8} {'macro-F1':>8} {'no copy':>8} {'points vs float32':>18}")
+    reference = None
+    for name, p in probs.items():
+        predicted = p.argmax(axis=1)
+        scores = evaluation.score(label_ids, predicted)
+        reference = scores.accuracy if reference is None else reference
+        no_copy = float(np.mean(predicted[unique] == label_ids[unique]))
+        print(f"{name:<14} {scores.accuracy:8.4f} {scores.macro_f1:8.4f} {no_copy:8.4f} "
+              f"{100 * (scores.accuracy - reference):+18.2f}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 model per face, end-to-end FPS with each detector; and the cost of a frame with 1, 4 and 16 faces.
 
 Compares, in one run, the naive per-face `model.predict` with each inference backend (Keras eager call, ONNX
-Runtime), the `fer` package's int8 TFLite model on LiteRT (with --fer-model), and per backend how a frame's cost
+Runtime, LiteRT), the `fer` package's int8 TFLite model on LiteRT (with --fer-model), and per backend how a frame's cost
 grows with the faces in view: detection + classification, and classification alone with all faces in one batch
 against one call per face.
 Run: python -m bench.realtime (or python bench/realtime.py) [--model-dir models/efficient] [--frames 150]
@@ -30,11 +30,10 @@ import numpy as np
 import skimage.data
 
 from emotion.config import Config
-from emotion.inference.backends import KerasBackend, OnnxBackend, export_onnx, load_backend
+from emotion.inference.backends import INT8_BACKENDS, KerasBackend, OnnxBackend, export_onnx, load_backend
 from emotion.inference.faces import HaarDetector, face_detector
 from emotion.inference.recognizer import EmotionRecognizer
 from emotion.model import build_model
-from emotion.model_files import INT8
 from emotion.model_io import load_model_files, save_model_files
 from emotion.preprocess import crop_face, to_model_input
 from realtime import overlay
@@ -121,7 +120,7 @@ def read_frames(path: Path) -> list[np.ndarray]:
 
 def fer_timer(model_file: str):
     """One call of fer's TFLite model on one face (its 64x64 float input), on LiteRT with one thread as we run ours."""
-    from emotion.inference.blazeface import litert_interpreter
+    from emotion.inference.litert import litert_interpreter
 
     interpreter = litert_interpreter(model_file)
     source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]["index"]
@@ -168,8 +167,9 @@ def main() -> None:
         backends = {"keras": keras_backend, "onnx": OnnxBackend(export_onnx(keras_backend.model, folder))}
         if args.int8_index_dir:
             quantize(folder, calibration_faces(args.int8_index_dir))
-        if (folder / INT8).exists():  # made above, or shipped with the model (models/efficient)
-            backends["onnx-int8"] = load_backend(folder, "onnx-int8")
+        for name, (file, _) in INT8_BACKENDS.items():  # made above, or shipped with the model (models/efficient)
+            if (folder / file).exists():
+                backends[name] = load_backend(folder, name)
         video = Path(tmp) / "face.avi"
         face_video(video, args.frames)
         frames = read_frames(video)
@@ -231,7 +231,7 @@ def main() -> None:
     print(f"model per face, model.predict: p50 {figures['predict_ms']['p50']} ms, p95 {figures['predict_ms']['p95']} ms")
     for name in backends:
         s = figures[f"model_ms_{name}"]
-        print(f"model per face, {name:>9}: p50 {s['p50']} ms, p95 {s['p95']} ms, end to end {fps[name]:.1f} FPS")
+        print(f"model per face, {name:>11}: p50 {s['p50']} ms, p95 {s['p95']} ms, end to end {fps[name]:.1f} FPS")
     print(f"fastest: {fastest}, {figures['speedup_vs_predict']}x faster than model.predict; {figures['fps']} FPS "
           f"end to end with {cfg.realtime.detector}, {figures['fps_haar']} FPS with haar")
     if args.fer_model:
@@ -243,7 +243,7 @@ def main() -> None:
     for name, costs in by_faces.items():
         for count, cost in costs.items():
             faces = f"{count:2d} face{'s' if count > 1 else ' '}"
-            print(f"{name:>9}, {faces}: frame {cost['frame_ms']['p50']:7.2f} ms | classification "
+            print(f"{name:>11}, {faces}: frame {cost['frame_ms']['p50']:7.2f} ms | classification "
                   f"{cost['batched_ms']['p50']:6.2f} ms batched, {cost['one_by_one_ms']['p50']:6.2f} ms one by one "
                   f"({batch_gain(cost)}x)")
 

@@ -189,6 +189,9 @@ class TrackingConfig:
     registered_model: str = "fer-emotion"
 
 
+BACKENDS = ("auto", "litert-int8", "onnx-int8", "onnx", "keras")  # realtime.backend; --backend
+
+
 @dataclass
 class RealtimeConfig:
     detector: str = "blazeface"  # blazeface (MediaPipe's BlazeFace on LiteRT) or haar (OpenCV's cascade)
@@ -207,7 +210,7 @@ class RealtimeConfig:
     min_face_fraction: float = 0.1  # smallest face, as a fraction of the frame's shorter side
     detect_width: int = 320  # frames are downscaled to this width for detection (faces are cut from the original)
     detect_every: int = 2  # run the detector every Nth frame and carry its boxes in between
-    backend: str = "auto"  # auto (fastest available), keras, onnx, onnx-int8 (see realtime.quantize)
+    backend: str = "auto"  # one of BACKENDS: auto = the fastest available (int8 models: see realtime.quantize)
     cache_dir: str = ".cache/models"  # downloaded models, one folder per run id
 
     def __post_init__(self) -> None:
@@ -217,8 +220,8 @@ class RealtimeConfig:
             raise ConfigError(f"realtime.min_face_fraction={self.min_face_fraction}: must be between 0 and 1")
         if self.detect_every < 1 or self.detect_width < 48:
             raise ConfigError("realtime.detect_every must be >= 1 and realtime.detect_width >= 48")
-        if self.backend not in ("auto", "keras", "onnx", "onnx-int8"):
-            raise ConfigError(f"realtime.backend={self.backend!r}: use auto, keras, onnx or onnx-int8")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"realtime.backend={self.backend!r}: use one of {', '.join(BACKENDS)}")
         if self.detector not in ("blazeface", "haar"):
             raise ConfigError(f"realtime.detector={self.detector!r}: use blazeface or haar")
         if self.blazeface_model not in ("short_range", "full_range"):

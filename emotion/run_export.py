@@ -18,8 +18,9 @@ from emotion import config, tracking
 from emotion.training import HISTORY_METRICS
 from emotion.errors import ModelNotFound
 from emotion.evaluation import Scores
+from emotion.model_files import LOGGED
 from emotion.model_io import (
-    ARCHITECTURE, CARD, CONFUSION, CURVES, HISTORY, INT8, METRICS, PARAMS, TAGS, WEIGHTS, load_model_files,
+    ARCHITECTURE, CARD, CONFUSION, CURVES, HISTORY, METRICS, PARAMS, TAGS, WEIGHTS, load_model_files,
     write_expected_predictions,
 )
 
@@ -91,13 +92,13 @@ def import_run(folder: str | Path, registered_model: str) -> tuple[str, dict]:
 
 def _log_run(folder: Path, tags: dict, report: dict | None) -> str:
     history = pd.read_csv(folder / HISTORY).to_dict("records") if (folder / HISTORY).exists() else []
-    present = [name for name in (ARCHITECTURE, WEIGHTS, INT8, *FIGURES, CARD) if (folder / name).exists()]
+    present = [name for name in (*LOGGED, *FIGURES, CARD) if (folder / name).exists()]
     return tracking.log_finished_run(
         name=folder.name,
         tags=tags,
         params=config.flatten(yaml.safe_load((folder / PARAMS).read_text())),
         history=[{k: v for k, v in row.items() if pd.notna(v)} for row in history],
         metrics=Scores.from_report(report).flat() if report else {},
-        model_files=[folder / name for name in present if name in (ARCHITECTURE, WEIGHTS, INT8)],
-        other_files=[folder / name for name in present if name not in (ARCHITECTURE, WEIGHTS, INT8)],
+        model_files=[folder / name for name in present if name in LOGGED],
+        other_files=[folder / name for name in present if name not in LOGGED],
     )

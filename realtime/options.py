@@ -22,7 +22,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                                            f"shipped model models/{DEFAULT_MODEL})")
     model.add_argument("--model-dir", help="a model folder (model.json + model.weights.h5, e.g. models/efficient): "
                                            "no MLflow store needed")
-    parser.add_argument("--backend", choices=["auto", "keras", "onnx", "onnx-int8"], help="inference backend (default: "
+    parser.add_argument("--backend", choices=config.BACKENDS, help="inference backend (default: "
                         "realtime.backend, auto = fastest available)")
 
 

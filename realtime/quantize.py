@@ -1,7 +1,8 @@
-"""int8 ONNX model by static quantization, calibrated on training faces (fast on CPUs with AVX-512 VNNI).
+"""int8 models by static quantization, calibrated on training faces: TFLite for LiteRT and ONNX for ONNX Runtime.
 
-`python -m realtime.quantize MODEL_DIR [--index-dir data/index]` writes MODEL_DIR/model.int8.onnx, which
-`--backend onnx-int8` uses. Check its test accuracy against the float model with bench/quantized_accuracy.py before shipping it.
+`python -m realtime.quantize MODEL_DIR [--index-dir data/index]` writes MODEL_DIR/model.int8.tflite (which
+`--backend litert-int8` uses, and `auto` prefers) and MODEL_DIR/model.int8.onnx (`--backend onnx-int8`). Check their
+test accuracy against the float model with `python -m bench.quantized_accuracy MODEL_DIR` before shipping them.
 """
 
 import argparse
@@ -14,13 +15,44 @@ import onnx
 
 from emotion import data
 from emotion.inference.backends import export_onnx
-from emotion.model_io import INT8, load_model_files
+from emotion.model_files import INT8, INT8_TFLITE
+from emotion.model_io import load_model_files
 from emotion.preprocess import to_model_input
 
 log = logging.getLogger(__name__)
 
 
-def quantize(folder: str | Path, calibration_u8: np.ndarray) -> Path:
+def quantize(folder: str | Path, calibration_u8: np.ndarray) -> tuple[Path, Path]:
+    """Write both int8 models of the folder, calibrated on the same faces."""
+    return quantize_tflite(folder, calibration_u8), quantize_onnx(folder, calibration_u8)
+
+
+def quantize_tflite(folder: str | Path, calibration_u8: np.ndarray) -> Path:
+    """Write folder/model.int8.tflite: full int8 (per-channel weights, int8 activations, float input and output)
+    calibrated on the faces. It ends in the logits; LiteRTBackend applies the softmax in float."""
+    import keras
+    import tensorflow as tf
+
+    folder = Path(folder)
+    model = load_model_files(folder)
+    head = model.layers[-1]  # Dense(softmax): the same weights without the activation give the logits
+    logits = keras.Model(model.inputs, keras.layers.Dense(head.units, name="logits")(head.input))
+    logits.layers[-1].set_weights(head.get_weights())
+    with tempfile.TemporaryDirectory() as tmp:
+        logits.export(tmp, format="tf_saved_model", verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([to_model_input(face[np.newaxis])] for face in calibration_u8)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converted = converter.convert()  # reads the saved model only now
+    partial = folder / f".{INT8_TFLITE}.partial"
+    partial.write_bytes(converted)
+    partial.rename(folder / INT8_TFLITE)
+    log.info("int8 TFLite model calibrated on %d faces -> %s", len(calibration_u8), folder / INT8_TFLITE)
+    return folder / INT8_TFLITE
+
+
+def quantize_onnx(folder: str | Path, calibration_u8: np.ndarray) -> Path:
     """Write folder/model.int8.onnx: QDQ int8 (per-channel weights, uint8 activations) calibrated on the faces."""
     import onnxruntime
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
@@ -49,7 +81,7 @@ def quantize(folder: str | Path, calibration_u8: np.ndarray) -> Path:
             per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
             nodes_to_exclude=softmax,
         )
-    log.info("int8 model calibrated on %d faces -> %s", len(calibration_u8), folder / INT8)
+    log.info("int8 ONNX model calibrated on %d faces -> %s", len(calibration_u8), folder / INT8)
     return folder / INT8
 
 

@@ -64,5 +64,5 @@ def test_a_video_gives_per_frame_records_and_a_per_face_summary(recognizer, tmp_
 
 def test_without_an_mlflow_store_the_shipped_model_is_used_and_named(workdir, caplog):
     recognizer = EmotionRecognizer.from_mlflow()
-    assert recognizer.backend.name == "onnx-int8"
+    assert recognizer.backend.name == "litert-int8"
     assert f"no MLflow store at {workdir / 'mlflow.db'}: using the shipped model {default_model_dir()}" in caplog.text

@@ -18,7 +18,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from conftest import compose_config
 from emotion import figures, tracking
-from emotion.inference.backends import KerasBackend, OnnxBackend, export_onnx, load_backend
+from emotion.errors import ModelInvalid
+from emotion.inference.backends import KerasBackend, OnnxBackend, export_onnx, file_backend, load_backend
 from emotion.inference.models import cached_model_dir
 from emotion.inference.recognizer import FrameResult, face_result
 from emotion.project_files import default_model_dir
@@ -263,15 +264,25 @@ def test_summary_starts_a_new_track_for_a_face_elsewhere():
 def test_int8_backend_after_quantization(store, workdir):
     mlflow.set_tracking_uri(f"sqlite:///{workdir}/mlflow.db")
     folder = cached_model_dir(store, ".cache/models")
-    with pytest.raises(webcam.UserError, match="has no model.int8.onnx: make it with python -m realtime.quantize"):
-        load_backend(folder, "onnx-int8")
+    for name, file in (("onnx-int8", "model.int8.onnx"), ("litert-int8", "model.int8.tflite")):
+        with pytest.raises(webcam.UserError, match=f"has no {file}: make it with python -m realtime.quantize"):
+            load_backend(folder, name)
     faces = np.random.default_rng(2).integers(0, 256, (64, 48, 48), np.uint8)
     quantize(folder, faces)
-    int8, fp32 = load_backend(folder, "auto"), load_backend(folder, "onnx")
-    assert int8.name == "onnx-int8" and fp32.name == "onnx"
-    probs = int8.predict(faces[:8])
-    assert probs.shape == (8, 7) and np.allclose(probs.sum(axis=1), 1, atol=1e-3)
-    np.testing.assert_allclose(probs, fp32.predict(faces[:8]), atol=0.05)
+    auto, onnx_int8, fp32 = load_backend(folder, "auto"), load_backend(folder, "onnx-int8"), load_backend(folder, "onnx")
+    assert (auto.name, onnx_int8.name, fp32.name) == ("litert-int8", "onnx-int8", "onnx")
+    expected = fp32.predict(faces[:8])
+    for int8 in (auto, onnx_int8, file_backend(auto.path.read_bytes()), file_backend(onnx_int8.path.read_bytes())):
+        probs = int8.predict(faces[:8])
+        assert probs.shape == (8, 7) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
+        np.testing.assert_allclose(probs, expected, atol=0.05)
+
+
+def test_broken_tflite_model_fails_in_one_line(tmp_path):
+    (tmp_path / "model.int8.tflite").write_bytes(b"\x00\x00\x00\x00TFL3 not really a model")
+    with pytest.raises(ModelInvalid, match="model.int8.tflite: LiteRT cannot load it .*realtime.quantize") as err:
+        load_backend(tmp_path)
+    assert "\n" not in str(err.value)
 
 
 def test_ctrl_c_keeps_what_was_labelled(store, workdir, monkeypatch):
@@ -353,10 +364,12 @@ def test_a_missing_input_is_reported_before_the_model_loads(capsys, workdir, mon
 NO_KERAS = "assert not {'keras', 'tensorflow', 'mlflow'} & set(sys.modules), sorted({'keras', 'tensorflow', 'mlflow'} & set(sys.modules))"
 
 
-@pytest.mark.parametrize("model", [["--model-dir", str(default_model_dir())], []], ids=["model-dir", "no-store"])
-def test_a_model_folder_with_its_onnx_model_labels_without_keras(face_image, tmp_path, model):
-    """The shipped model has its int8 model: labelling needs ONNX Runtime alone (and no MLflow store), given as a
-    folder or used because there is no store."""
+@pytest.mark.parametrize("model", [["--model-dir", str(default_model_dir())], [],
+                                   ["--model-dir", str(default_model_dir()), "--backend", "onnx-int8"]],
+                         ids=["model-dir", "no-store", "onnx"])
+def test_a_model_folder_with_its_int8_models_labels_without_keras(face_image, tmp_path, model):
+    """The shipped model has its int8 models: labelling needs LiteRT (or ONNX Runtime) alone, and no MLflow store,
+    given as a folder or used because there is no store."""
     args = [*model, "--image", str(face_image), "--json", "--headless"]
     code = f"import sys\nfrom realtime import webcam\nwebcam.run(webcam.parse_args({args!r}))\n{NO_KERAS}"
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)

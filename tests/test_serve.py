@@ -144,7 +144,7 @@ def test_model_and_health_say_what_serves(client):
     model = client.get("/v1/model").json()
     tags = json.loads((REFERENCE / "tags.json").read_text())
     assert model == {"name": "reference", "version": None, "run_id": tags["exported_from_run"],
-                     "test_accuracy": 0.6265, "folder": str(REFERENCE), "backend": "onnx-int8"}
+                     "test_accuracy": 0.6265, "folder": str(REFERENCE), "backend": "litert-int8"}
     assert client.get("/healthz").json() == {"status": "ok", "model": str(REFERENCE)}
     assert client.get("/nowhere").json() == {"error": "Not Found"}
 

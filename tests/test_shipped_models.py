@@ -9,6 +9,7 @@ import pytest
 
 from conftest import REAL_DATA, ROOT, compose_config
 from emotion import data, evaluation, model_io, tracking
+from emotion.inference.backends import load_backend
 from emotion.preprocess import to_model_input
 
 SHIPPED = sorted(p.parent for p in (ROOT / "models").glob("*/model.json"))
@@ -24,6 +25,16 @@ def test_shipped_model_reloads_to_its_recorded_predictions(folder):
     expected = np.array(json.loads((folder / model_io.EXPECTED).read_text()))
     probs = model.predict(to_model_input(model_io.probe_faces()), verbose=0)
     np.testing.assert_allclose(probs, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["litert-int8", "onnx-int8"])
+@pytest.mark.parametrize("folder", SHIPPED, ids=lambda p: p.name)
+def test_shipped_int8_models_agree_with_the_float_model(folder, backend):
+    """Each shipped model has both int8 forms, and they label the probe faces as the float model does."""
+    expected = np.array(json.loads((folder / model_io.EXPECTED).read_text()))
+    probs = load_backend(folder, backend).predict(model_io.probe_faces())
+    assert (probs.argmax(axis=1) == expected.argmax(axis=1)).all()
+    np.testing.assert_allclose(probs, expected, atol=0.08)
 
 
 @pytest.mark.parametrize("folder", SHIPPED, ids=lambda p: p.name)

@@ -7,8 +7,6 @@ SsdAnchorsCalculator and TensorsToDetectionsCalculator with the options of its f
 """
 
 import importlib.util
-import os
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import cv2
 import numpy as np
 
 from emotion.errors import ModelInvalid, UserError
+from emotion.inference.litert import litert_interpreter
 
 KEYPOINTS = ("right_eye", "left_eye", "nose", "mouth", "right_ear", "left_ear")  # the person's right: image left
 VERIFY_CONTEXT = 2.0  # the second look's square, in face sides
@@ -119,29 +118,6 @@ def tiles(width: int, height: int, grid: tuple[int, int], overlap: float) -> lis
             y = round(row * (height - tile_h) / max(rows - 1, 1))
             regions.append((x, y, tile_w, tile_h))
     return regions
-
-
-@contextmanager
-def quiet_stderr():
-    """Silence the C++ runtime's start-up line ("Created TensorFlow Lite XNNPACK delegate") on stderr."""
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-def litert_interpreter(path: str | Path):
-    """A LiteRT interpreter for a .tflite file, one thread, tensors allocated, without the runtime's start-up line."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    with quiet_stderr():
-        interpreter = Interpreter(model_path=str(path), num_threads=1)
-        interpreter.allocate_tensors()
-    return interpreter
 
 
 class BlazeFace:

@@ -5,7 +5,8 @@ Writes per-frame face records (as the webcam CLI's --json) and per-track summari
 datasets partitioned by video: OUT/frames/video=ID/, OUT/tracks/video=ID/, OUT/videos/video=ID/ (one row per video),
 plus OUT/summary.parquet over all videos and OUT/failures.parquet (the videos that could not be labelled, with the
 error). Runs on a local process pool (all cores), or on a Ray cluster with --ray ADDRESS (or auto). The model is
-chosen as in the webcam CLI and runs on ONNX Runtime. Run again with the same --out to label only what is not done.
+chosen as in the webcam CLI and runs on LiteRT or ONNX Runtime. Run again with the same --out to label only what is
+not done.
 """
 
 import argparse
@@ -38,15 +39,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def model_bytes(cfg, args: argparse.Namespace) -> bytes:
-    """The chosen model's ONNX file (int8 by default, when the folder has one), checked to load."""
-    from emotion.inference.backends import OnnxBackend, load_backend
+    """The chosen model's file (by default its int8 TFLite or ONNX model, when the folder has one), checked to load."""
+    from emotion.inference.backends import LiteRTBackend, OnnxBackend, load_backend
     from emotion.inference.models import model_folder
 
     folder = model_folder(cfg.tracking, cfg.realtime.cache_dir, args.run_id, args.model_uri, args.model_dir)
     backend = load_backend(folder, args.backend or cfg.realtime.backend)
-    if not isinstance(backend, OnnxBackend):
-        raise UserError(f"the batch tool runs ONNX models, not --backend {backend.name}: use --backend onnx-int8 "
-                        "or onnx")
+    if not isinstance(backend, LiteRTBackend | OnnxBackend):
+        raise UserError(f"the batch tool runs model files, not --backend {backend.name}: use --backend litert-int8, "
+                        "onnx-int8 or onnx")
     log.info("model %s (%s)", backend.path, backend.name)
     return backend.path.read_bytes()
 
