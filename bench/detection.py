@@ -8,7 +8,7 @@ in a busy colour scene (scikit-image's sample photos as backgrounds); the same s
 faces, 10-30 % of the height, in a busy colour scene).
 
 Run: python -m bench.detection [--index-dir data/index] [--frames 400] [--json] [SETTING ...]
-A setting is realtime.* values over conf's, space-separated: "detector=haar min_neighbors=3", "tile_grid=[2,1]"
+A setting is realtime.* values over conf's, space-separated: "detector=haar min_neighbors=3", "blazeface_sizes=[128]"
 (default: a fixed grid of both detectors' settings). `--calibrate` pastes training faces instead and prints the
 box_scale and box_shift that map the default detector's boxes onto the pasted faces (FER2013's framing).
 `--alignment` pastes the faces turned by -30 to 30 degrees (one per busy colour scene) and compares the accuracy on
@@ -33,9 +33,9 @@ from emotion.preprocess import crop_face
 from emotion.project_files import DEFAULT_MODEL, project_path
 from realtime.options import load_config
 
-GRID = ("", "verify_score=0", "tile_grid=[1,1]", "tile_grid=[2,2]", "tile_grid=[2,2] tile_overlap=0.25",
-        "tile_grid=[3,3]", "blazeface_model=full_range tile_grid=[1,1]", "detector=haar", "detector=haar min_neighbors=3",
-        "detector=haar detect_width=240 min_neighbors=3")
+GRID = ("", "verify_score=0", "blazeface_sizes=[128]", "blazeface_sizes=[128,192]", "blazeface_sizes=[128,320]",
+        "blazeface_sizes=[128,256,384]", "blazeface_model=full_range blazeface_sizes=[192]", "detector=haar",
+        "detector=haar min_neighbors=3", "detector=haar detect_width=240 min_neighbors=3")
 BACKGROUNDS = ("coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry", "retina", "brick", "grass",
                "gravel", "coins", "clock", "moon")  # scikit-image's sample images without a face
 ANGLES = (-30, -15, 0, 15, 30)  # --alignment: pasted faces turned by these (degrees, counter-clockwise)
@@ -217,7 +217,7 @@ def main() -> None:
         return
     defaults = dataclasses.asdict(setting(""))
     print(f"{len(frames)} frames 640x480 ({split} faces of {args.index_dir}), CPU time on one thread; conf defaults: "
-          + " ".join(f"{key}={defaults[key]}" for key in ("detector", "blazeface_model", "tile_grid", "min_score",
+          + " ".join(f"{key}={defaults[key]}" for key in ("detector", "blazeface_model", "blazeface_sizes", "min_score",
                                                           "box_scale", "box_shift")))
     print(table.round(3).to_markdown())
     compared = {name: matches[name] for name in ("conf defaults", "detector=haar") if name in matches}

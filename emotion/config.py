@@ -199,8 +199,9 @@ class RealtimeConfig:
     min_score: float = 0.4  # BlazeFace: lowest score of a candidate face
     verify_score: float = 0.7  # BlazeFace: a candidate is kept when a zoomed-in second look scores this; 0: no look
     sure_score: float = 0.9  # BlazeFace: a candidate scoring this at first needs no second look
-    tile_grid: list[int] = field(default_factory=lambda: [3, 2])  # BlazeFace: cols, rows of tiles beside the frame
-    tile_overlap: float = 0.5  # BlazeFace: share of a tile that overlaps its neighbour
+    # BlazeFace: one pass over the whole frame per size, the frame scaled so that its long side is that many pixels;
+    # the larger sizes find the smaller faces
+    blazeface_sizes: list[int] = field(default_factory=lambda: [128, 256])
     box_scale: float = 1.19  # BlazeFace box side -> crop side, so the crop frames the face as FER2013 does
     box_shift: float = -0.1  # BlazeFace box centre -> crop centre, downwards, as a share of the box side
     align: bool = True  # BlazeFace: turn each crop so that the eyes are level (bench.detection --alignment)
@@ -226,15 +227,15 @@ class RealtimeConfig:
             raise ConfigError(f"realtime.detector={self.detector!r}: use blazeface or haar")
         if self.blazeface_model not in ("short_range", "full_range"):
             raise ConfigError(f"realtime.blazeface_model={self.blazeface_model!r}: use short_range or full_range")
-        if not 0 < self.min_score < 1 or not 0 <= self.verify_score < 1 or not 0 <= self.tile_overlap < 1:
-            raise ConfigError("realtime.min_score must be in (0, 1), verify_score and tile_overlap in [0, 1)")
+        if not 0 < self.min_score < 1 or not 0 <= self.verify_score < 1:
+            raise ConfigError("realtime.min_score must be in (0, 1), verify_score in [0, 1)")
         if not self.min_score <= self.sure_score <= 1:
             raise ConfigError(f"realtime.sure_score={self.sure_score}: must be between min_score and 1")
         if self.box_scale <= 0 or self.align_min_deg < 0:
             raise ConfigError("realtime.box_scale must be greater than 0 and realtime.align_min_deg at least 0")
-        if len(self.tile_grid) != 2 or min(self.tile_grid) < 1:
-            raise ConfigError(f"realtime.tile_grid={list(self.tile_grid)}: use [cols, rows], each >= 1 ([1, 1]: the "
-                              "whole frame only)")
+        if not self.blazeface_sizes or not all(64 <= size <= 1024 for size in self.blazeface_sizes):
+            raise ConfigError(f"realtime.blazeface_sizes={list(self.blazeface_sizes)}: use one or more long sides "
+                              "in pixels, each from 64 to 1024, e.g. [128, 256]")
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Face detection: BlazeFace's decoder against MediaPipe's own outputs on sample faces, tiles and their merging, the
+"""Face detection: BlazeFace's decoder against MediaPipe's own outputs on sample faces, passes and their merging, the
 box mapped onto FER2013's framing, eye-line alignment, a group photo, Haar kept, and one detector for every path."""
 
 import math
@@ -37,7 +37,8 @@ def photo(name: str) -> np.ndarray:
 
 @pytest.mark.parametrize("model, name", list(MEDIAPIPE))
 def test_the_decoder_finds_the_box_and_eyes_mediapipe_finds(model, name):
-    (found,) = BlazeFace(model, min_score=0.5, verify_score=0, grid=(1, 1), overlap=0).detect(photo(name))
+    (found,) = BlazeFace(model, min_score=0.5, verify_score=0, sizes=(blazeface.MODELS[model].input_px,)).detect(
+        photo(name))
     box, eyes = MEDIAPIPE[(model, name)]
     x0, y0, x1, y1 = found.box
     assert np.abs(np.subtract((x0, y0, x1 - x0, y1 - y0), box)).max() < 4  # pixels: resampling differs a little
@@ -45,10 +46,13 @@ def test_the_decoder_finds_the_box_and_eyes_mediapipe_finds(model, name):
 
 
 def test_anchors_follow_mediapipes_layout():
-    short, full = blazeface.anchors(blazeface.MODELS["short_range"]), blazeface.anchors(blazeface.MODELS["full_range"])
+    short = blazeface.anchors(blazeface.MODELS["short_range"], 128, 128)
+    full = blazeface.anchors(blazeface.MODELS["full_range"], 192, 192)
     assert short.shape == (896, 2) and full.shape == (2304, 2)
-    assert short[:2].tolist() == [[1 / 32, 1 / 32]] * 2 and short[512].tolist() == [1 / 16, 1 / 16]  # 16x16 x2, 8x8 x6
-    assert full[1] == pytest.approx([3 / 96, 1 / 96])
+    assert short[:2].tolist() == [[4, 4]] * 2 and short[512].tolist() == [8, 8]  # pixels: 16x16 x2, then 8x8 x6
+    assert full[1] == pytest.approx([6, 2])
+    wide = blazeface.anchors(blazeface.MODELS["short_range"], 256, 192)  # any input the strides divide: 32x24, 16x12
+    assert wide.shape == (32 * 24 * 2 + 16 * 12 * 6, 2) and wide[2 * 32].tolist() == [4, 12] and wide[-1].tolist() == [248, 184]
 
 
 def test_weighted_nms_merges_overlapping_boxes_by_score():
@@ -60,20 +64,12 @@ def test_weighted_nms_merges_overlapping_boxes_by_score():
     assert merged[0].box.tolist() == pytest.approx([0.25, 0.25, 10.25, 10.25]) and merged[1].box[0] == 50
 
 
-def test_tiles_cover_the_frame_with_overlap():
-    regions = blazeface.tiles(640, 480, (3, 2), 0.5)
-    assert regions[0] == (0, 0, 640, 480) and len(regions) == 7
-    covered = np.zeros((480, 640), bool)
-    for x, y, w, h in regions[1:]:
-        covered[y : y + h, x : x + w] = True
-        assert (w, h) == (320, 320)
-    assert covered.all()
-
-
-def test_a_face_in_the_overlap_of_tiles_is_found_once():
+def test_a_face_that_every_pass_finds_is_found_once():
     frame = np.full((480, 640, 3), 120, np.uint8)
-    face = cv2.resize(photo("astronaut")[40:230, 140:330], (110, 110))
-    frame[200:310, 265:375] = face  # where the tiles of a 3x2 grid overlap
+    frame[200:360, 240:400] = cv2.resize(photo("astronaut")[40:230, 140:330], (160, 160))
+    model = faces.face_detector(RealtimeConfig()).model
+    for size in model.sizes:
+        assert len(model.detect_region(frame, (0, 0, 640, 480), size)) >= 1
     found = faces.face_detector(RealtimeConfig()).detect(frame)
     assert len(found) == 1 and abs(found[0].box[0] + found[0].box[2] / 2 - 320) < 15
 
@@ -145,7 +141,7 @@ def test_a_missing_detector_package_says_what_to_install(monkeypatch):
 
 
 @pytest.mark.parametrize("values, message", [({"detector": "yunet"}, "use blazeface or haar"),
-                                             ({"tile_grid": [0, 2]}, "tile_grid"),
+                                             ({"blazeface_sizes": [32]}, "blazeface_sizes"),
                                              ({"blazeface_model": "back"}, "short_range or full_range")])
 def test_wrong_detector_settings_fail_by_name(values, message):
     with pytest.raises(ConfigError, match=message):

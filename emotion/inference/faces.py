@@ -49,15 +49,15 @@ class HaarDetector:
 
 
 class BlazeFaceDetector:
-    """MediaPipe's BlazeFace over the whole frame and realtime.tile_grid tiles; its square boxes are scaled and moved
-    by realtime.box_scale and box_shift onto the face as FER2013 framed it (calibrated by bench.detection)."""
+    """MediaPipe's BlazeFace over the whole frame at each of realtime.blazeface_sizes; its square boxes are scaled and
+    moved by realtime.box_scale and box_shift onto the face as FER2013 framed it (calibrated by bench.detection)."""
 
     def __init__(self, cfg: RealtimeConfig):
         from emotion.inference.blazeface import BlazeFace
 
         self.cfg = cfg
-        self.model = BlazeFace(cfg.blazeface_model, cfg.min_score, cfg.verify_score, tuple(cfg.tile_grid),
-                               cfg.tile_overlap, cfg.sure_score)
+        self.model = BlazeFace(cfg.blazeface_model, cfg.min_score, cfg.verify_score, tuple(cfg.blazeface_sizes),
+                               cfg.sure_score)
 
     def detect(self, frame: np.ndarray) -> list[Face]:
         """The faces in a BGR or grey frame, largest first."""
