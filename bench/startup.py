@@ -1,5 +1,6 @@
 """Start-up cost of the realtime CLI, as whole processes: `--help`, and one face photo labelled from a model folder
-that holds its int8 ONNX model (ONNX Runtime alone), against the same with --backend keras (TensorFlow imported).
+that holds its int8 models (LiteRT alone, as --backend auto picks), against the same with --backend keras
+(TensorFlow imported).
 
 Median wall time and peak resident memory over several runs of each.
 Run: python -m bench.startup [--model-dir models/<name>] [--runs 5]
@@ -46,7 +47,7 @@ def main() -> None:
                  "--image", str(image), "--headless", "--json"]
         cases = {
             "--help": [sys.executable, "-m", "realtime.webcam", "--help"],
-            "--image, int8 model (ONNX Runtime)": label,
+            "--image, int8 model (LiteRT)": label,
             "--image, --backend keras": [*label, "--backend", "keras"],
         }
         for name, command in cases.items():
