@@ -43,6 +43,10 @@ class ModelConfig:
     dense_l2: float = 0.01
     dense_dropout: float = 0.5
     convs_per_block: int = 1  # 2 makes a VGG-style block (two Conv + BatchNorm + ReLU before pooling)
+    # the network sees the centre crop_px x crop_px of the 48-px face (48: all of it); in training the window moves by
+    # up to crop_jitter_px either way, per face (random crops inside the model, so every inference path crops alike)
+    crop_px: int = 48
+    crop_jitter_px: int = 0
 
     def __post_init__(self) -> None:
         if len(self.filters) != len(self.block_dropout):
@@ -97,6 +101,8 @@ class TrainConfig:
     lr_drop_values: list[float] = field(default_factory=lambda: [2.5e-4, 5e-5])
     schedule: str = "step"  # step (lr_drop_epochs/values) or cosine (lr decaying to 0 over the epochs)
     label_smoothing: float = 0.0
+    ema: bool = False  # keep an exponential moving average of the weights: validated beside them, and the model saved
+    ema_momentum: float = 0.999  # its decay per step (0.999: about the last 1,000 batches)
     class_weight: str = "none"  # none, balanced (inverse to class frequency) or sqrt (its square root: milder)
     precision: str = "float32"  # or mixed_bfloat16 (fast on CPUs with AVX-512 BF16) / mixed_float16 (GPUs)
     distribution: str = "none"  # none, data_parallel (JAX: every device of every process), mirrored (TF: local GPUs)
@@ -132,6 +138,8 @@ class TrainConfig:
             raise ConfigError(f"train.warmup_epochs={self.warmup_epochs}: must be in [0, train.epochs)")
         if not 0 <= self.label_smoothing < 1:
             raise ConfigError(f"train.label_smoothing={self.label_smoothing}: must be in [0, 1)")
+        if not 0 < self.ema_momentum < 1:
+            raise ConfigError(f"train.ema_momentum={self.ema_momentum}: must be in (0, 1)")
         if self.precision not in ("float32", "mixed_bfloat16", "mixed_float16"):
             raise ConfigError(
                 f"train.precision={self.precision!r}: use float32, mixed_bfloat16 or mixed_float16"

@@ -36,6 +36,8 @@ def training_curves(history: pd.DataFrame) -> Figure:
     for ax, metric in zip(axes[:2], ("loss", "accuracy")):
         ax.plot(history["epoch"], history[metric], label="train")
         ax.plot(history["epoch"], history[f"val_{metric}"], label="validation")
+        if f"val_ema_{metric}" in history:  # train.ema: the moving average of the weights, which is saved
+            ax.plot(history["epoch"], history[f"val_ema_{metric}"], label="validation, weights' moving average")
         ax.set(title=metric, xlabel="epoch")
         ax.legend()
     axes[2].plot(history["epoch"], history["learning_rate"])

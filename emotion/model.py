@@ -8,12 +8,35 @@ from keras import layers
 from emotion.config import ModelConfig
 from emotion.errors import ConfigError
 from emotion.labels import NUM_CLASSES
-from emotion.preprocess import INPUT_SHAPE
+from emotion.preprocess import IMG_SIZE, INPUT_SHAPE
+
+
+def face_crop(x, cfg: ModelConfig):
+    """The centre cfg.crop_px square of the face (all of it at 48). Part of the saved model, so that every inference
+    path (Keras, ONNX, TFLite) crops as training did; the random windows of training come from crop_jitter."""
+    if cfg.crop_px == IMG_SIZE:
+        return x
+    if not 32 <= cfg.crop_px < IMG_SIZE or not 0 <= 2 * cfg.crop_jitter_px <= IMG_SIZE - cfg.crop_px:
+        raise ConfigError(f"model.crop_px={cfg.crop_px}, crop_jitter_px={cfg.crop_jitter_px}: crop_px must be 32 to "
+                          f"{IMG_SIZE} and the jitter at most ({IMG_SIZE} - crop_px) / 2, so the window stays inside")
+    margin = (IMG_SIZE - cfg.crop_px) // 2
+    edges = (margin, IMG_SIZE - cfg.crop_px - margin)
+    return layers.Cropping2D((edges, edges), name="face_crop")(x)  # slicing (CenterCrop: its ONNX export differed by 0.07)
+
+
+def crop_jitter(cfg: ModelConfig) -> keras.Layer | None:
+    """For training only, in front of the model: the face moved by up to cfg.crop_jitter_px either way, per face, so
+    that the model's centre crop becomes a random window. Never saved: exported models would carry its random ops."""
+    if not cfg.crop_jitter_px:
+        return None
+    shift = cfg.crop_jitter_px / IMG_SIZE
+    return layers.RandomTranslation(shift, shift, fill_mode="nearest", name="crop_jitter")
 
 
 def build_reference_model(cfg: ModelConfig) -> keras.Model:
     """Conv blocks (Conv + BatchNorm + ReLU + MaxPool + Dropout), global average pooling, an L2 dense head."""
-    x = inputs = keras.Input(shape=INPUT_SHAPE)
+    inputs = keras.Input(shape=INPUT_SHAPE)
+    x = face_crop(inputs, cfg)
     for filters, rate in zip(cfg.filters, cfg.block_dropout):
         for _ in range(cfg.convs_per_block):
             x = layers.Conv2D(filters, cfg.kernel_size, padding="same")(x)

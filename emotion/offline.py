@@ -24,7 +24,7 @@ def train_to_folder(cfg: Config, arrays: dict, folder: str | Path, cluster: Clus
         folder.mkdir(parents=True, exist_ok=True)
         save_model_files(model, folder)
         write_expected_predictions(model, folder)
-        history = run.history_table(training.HISTORY_METRICS)
+        history = run.history_table(training.history_metrics(cfg.train))
         history.to_csv(folder / HISTORY, index=False)
         figures.save(figures.training_curves(history), folder / CURVES)
         (folder / PARAMS).write_text(yaml.safe_dump(runs.logged_config(cfg), sort_keys=False))

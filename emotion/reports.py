@@ -22,10 +22,12 @@ def write_training_report(history: pd.DataFrame, cfg: TrainConfig):
     fig = figures.training_curves(history)
     figures.save(fig, Path(cfg.history_file).with_name(CURVES))
     best = history.loc[history["val_accuracy"].idxmax()]
+    saved = "val_ema_accuracy" if "val_ema_accuracy" in history else "val_accuracy"  # the model saved: the last epoch's
     metrics = {
         "epochs": int(history["epoch"].max()),
         "best_val_accuracy": round(float(best["val_accuracy"]), 4),
         "best_epoch": int(best["epoch"]),
+        "final_val_accuracy": round(float(history[saved].iloc[-1]), 4),
     }
     write_json(metrics, cfg.metrics_file)
     return metrics, fig

@@ -39,7 +39,7 @@ def train_tracked(
             model = training.fit(arrays, cfg.model, cfg.train, cfg.augment, cfg.seed,
                                  [tracking.EpochLogger(run_id), *callbacks], cfg.distill, run, cluster)
             tracking.log_model(model)
-            history = run.history_table(training.HISTORY_METRICS)  # what was logged, without asking MLflow back
+            history = run.history_table(training.history_metrics(cfg.train))  # what was logged, without asking MLflow back
             metrics, curves = reports.write_training_report(history, cfg.train)
             tracking.log_figure(curves, CURVES)
         run.finish()

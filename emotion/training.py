@@ -10,14 +10,16 @@ from emotion import distillation
 from emotion.config import AugmentConfig, Config, DistillConfig, ModelConfig, TrainConfig
 from emotion.distributed import LOCAL, Cluster
 from emotion.labels import NUM_CLASSES
-from emotion.model import build_model
+from emotion.model import build_model, crop_jitter
 from emotion.model_io import load_model_files
-from emotion.preprocess import to_model_input
+from emotion.preprocess import INPUT_SHAPE, to_model_input
 from emotion.runs import CheckpointReader, TrainingRun
 
 log = logging.getLogger(__name__)
 
+TRAINING_WRAPPER = "training_wrapper"  # compile_model's model when training-only layers sit in front of the saved one
 HISTORY_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")  # what fit logs per epoch
+EMA_METRICS = ("val_ema_loss", "val_ema_accuracy")  # and with train.ema, the moving average's (EmaValidation)
 
 
 def lr_schedule(cfg: TrainConfig):
@@ -56,9 +58,13 @@ def sample_weights(label_ids: np.ndarray, mode: str) -> np.ndarray | None:
 
 
 def compile_model(model_cfg: ModelConfig, train_cfg: TrainConfig, distill_cfg: DistillConfig | None = None):
-    """Build the configured model under the configured precision and compile it for training (or distillation)."""
+    """Build the configured model under the configured precision and compile it for training (or distillation);
+    with random crops, behind the crop jitter (see saved_part)."""
     keras.mixed_precision.set_dtype_policy(train_cfg.precision)
     model = build_model(model_cfg)
+    jitter = crop_jitter(model_cfg)
+    if jitter is not None:
+        model = keras.Sequential([keras.Input(INPUT_SHAPE), jitter, model], name=TRAINING_WRAPPER)
     if distill_cfg and distill_cfg.teacher_dir:
         loss = distillation.DistillationLoss(distill_cfg.temperature, distill_cfg.weight, train_cfg.label_smoothing)
         metrics = [distillation.label_accuracy]
@@ -68,12 +74,23 @@ def compile_model(model_cfg: ModelConfig, train_cfg: TrainConfig, distill_cfg: D
     return model
 
 
+def history_metrics(cfg: TrainConfig) -> tuple[str, ...]:
+    """The per-epoch metrics a fit with this config logs."""
+    return HISTORY_METRICS + EMA_METRICS if cfg.ema else HISTORY_METRICS
+
+
+def saved_part(model: keras.Model) -> keras.Model:
+    """The model without the training-only layers that compile_model may have put in front of it."""
+    return model.layers[-1] if model.name == TRAINING_WRAPPER else model
+
+
 def make_optimizer(cfg: TrainConfig) -> keras.optimizers.Optimizer:
-    """Adam, or SGD with Nesterov momentum; decoupled weight decay when cfg.weight_decay > 0."""
-    decay = cfg.weight_decay or None
+    """Adam, or SGD with Nesterov momentum; decoupled weight decay when cfg.weight_decay > 0; with cfg.ema, a moving
+    average of the weights that replaces them when the fit ends."""
+    options = {"weight_decay": cfg.weight_decay or None, "use_ema": cfg.ema, "ema_momentum": cfg.ema_momentum}
     if cfg.optimizer == "sgd":
-        return keras.optimizers.SGD(cfg.lr, momentum=cfg.momentum, nesterov=True, weight_decay=decay)
-    return keras.optimizers.Adam(cfg.lr, weight_decay=decay)
+        return keras.optimizers.SGD(cfg.lr, momentum=cfg.momentum, nesterov=True, **options)
+    return keras.optimizers.Adam(cfg.lr, **options)
 
 
 def seed_for(seed: int, *keys: int) -> int:
@@ -167,6 +184,25 @@ class EpochSeeds(keras.callbacks.Callback):
         reseed(self.model, seed_for(self.seed, epoch, 2))
 
 
+class EmaValidation(keras.callbacks.Callback):
+    """After each epoch, the validation metrics of the weights' moving average too (val_ema_accuracy, ...), beside
+    those of the weights themselves, which go on training."""
+
+    def __init__(self, validation):
+        super().__init__()
+        self.validation = validation
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        weights = [variable.numpy() for variable in self.model.trainable_variables]
+        self.model.optimizer.finalize_variable_values(self.model.trainable_variables)  # the average, in place
+        x, y = self.validation if isinstance(self.validation, tuple) else (self.validation, None)
+        scores = self.model.evaluate(x, y, batch_size=256, verbose=0, return_dict=True)
+        for variable, value in zip(self.model.trainable_variables, weights):
+            variable.assign(value)
+        if logs is not None:
+            logs.update({f"val_ema_{name}": float(value) for name, value in scores.items()})
+
+
 def fit(
     arrays: dict[str, tuple[np.ndarray, np.ndarray]],
     model_cfg: ModelConfig,
@@ -207,11 +243,12 @@ def fit(
             callbacks=[
                 keras.callbacks.LearningRateScheduler(lr_schedule(train_cfg)),
                 EpochSeeds(seed, batches),
+                *([EmaValidation(validation)] if train_cfg.ema else []),  # before the checkpoint records the logs
                 *([checkpoint.callback()] if checkpoint else []),
                 *callbacks,
             ],
         )
-    return _portable(model, model_cfg, cluster)
+    return _portable(saved_part(model), model_cfg, cluster)
 
 
 def fit_in_step(cfg: Config, arrays: dict[str, tuple[np.ndarray, np.ndarray]], cluster: Cluster) -> None:

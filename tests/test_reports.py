@@ -32,5 +32,8 @@ def test_training_metrics_are_the_epochs_and_the_best_one(workdir):
                             "learning_rate": [5e-4] * 3})
     reports.write_training_report(history, cfg)
     metrics = json.loads((workdir / cfg.metrics_file).read_text())
-    assert metrics == {"epochs": 3, "best_val_accuracy": 0.4, "best_epoch": 2}
+    assert metrics == {"epochs": 3, "best_val_accuracy": 0.4, "best_epoch": 2, "final_val_accuracy": 0.38}
     pd.testing.assert_frame_equal(pd.read_csv(workdir / cfg.history_file), history)
+    history["val_ema_accuracy"] = [0.2, 0.3, 0.41]  # train.ema: the average is the model saved
+    reports.write_training_report(history, cfg)
+    assert json.loads((workdir / cfg.metrics_file).read_text())["final_val_accuracy"] == 0.41

@@ -10,7 +10,7 @@ from mlflow import MlflowClient
 
 from conftest import compose_config
 from emotion.errors import TrainingInterrupted
-from emotion import data, runs, tracked_training, tracking, training
+from emotion import data, model_io, runs, tracked_training, tracking, training
 
 
 def test_step_schedule_drops_after_epochs_20_and_30():
@@ -174,3 +174,29 @@ def test_efficient_experiment_trains_an_epoch_with_every_augmentation(kaggle_fol
     assert sum(isinstance(layer, keras.layers.Conv2D) for layer in model.layers) == 8
     cfg.train.optimizer = "sgd"
     assert isinstance(training.make_optimizer(cfg.train), keras.optimizers.SGD)
+
+
+@pytest.mark.slow
+def test_the_moving_average_is_validated_beside_the_weights_and_becomes_the_model(cfg, indexed):
+    cfg.train.epochs, cfg.train.ema, cfg.train.ema_momentum = 2, True, 0.9
+    history = keras.callbacks.History()
+    model = training.fit(indexed, cfg.model, cfg.train, cfg.augment, cfg.seed, [history])
+    logs = history.history
+    assert len(logs["val_ema_accuracy"]) == len(logs["val_accuracy"]) == 2
+    assert logs["val_ema_loss"][-1] != logs["val_loss"][-1]  # the average is not the weights
+    x_val, y_val = training._model_arrays(*indexed["val"])
+    final = model.evaluate(x_val, y_val, batch_size=256, verbose=0, return_dict=True)
+    assert final["accuracy"] == logs["val_ema_accuracy"][-1]
+    assert final["loss"] == pytest.approx(logs["val_ema_loss"][-1], rel=1e-6)
+
+
+@pytest.mark.slow
+def test_a_resumed_training_ends_with_the_same_moving_average_and_crops(cfg, indexed, mlflow_store):
+    cfg.train.epochs, cfg.train.ema, cfg.train.ema_momentum = 2, True, 0.9
+    cfg.model.crop_px, cfg.model.crop_jitter_px = 44, 2
+    straight = training.fit(indexed, cfg.model, cfg.train, cfg.augment, cfg.seed)
+    interrupted_run(cfg, indexed, after=1)
+    run_id, _ = tracked_training.train_tracked(cfg, indexed)
+    resumed = model_io.load_model_files(tracking.download_model(run_id))
+    for ours, theirs in zip(resumed.get_weights(), straight.get_weights()):
+        np.testing.assert_allclose(ours, theirs, atol=1e-5)
