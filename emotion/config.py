@@ -103,6 +103,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     ema: bool = False  # keep an exponential moving average of the weights: validated beside them, and the model saved
     ema_momentum: float = 0.999  # its decay per step (0.999: about the last 1,000 batches)
+    calibrate: bool = True  # fit a temperature on the validation split and bake it into the saved model
     class_weight: str = "none"  # none, balanced (inverse to class frequency) or sqrt (its square root: milder)
     precision: str = "float32"  # or mixed_bfloat16 (fast on CPUs with AVX-512 BF16) / mixed_float16 (GPUs)
     distribution: str = "none"  # none, data_parallel (JAX: every device of every process), mirrored (TF: local GPUs)
@@ -184,6 +185,8 @@ class EvaluateConfig:
     report_file: str = "reports/test.json"  # every score: per class, confusion matrix, TTA and no-copy variants
     confusion_file: str = "plots/evaluate/confusion.csv"
     figure_file: str = "plots/evaluate/confusion_matrix.png"
+    reliability_file: str = "plots/evaluate/reliability.png"  # accuracy against confidence, with and without the
+    # temperature that training baked into the model (train.calibrate)
     register: bool = True  # register the model and move the candidate/champion aliases
     model_dir: Optional[str] = None  # score this model folder (model.json + weights) instead of the train run
     tta_flip: bool = False  # average the predictions of each face and its mirror image

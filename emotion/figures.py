@@ -45,6 +45,22 @@ def training_curves(history: pd.DataFrame) -> Figure:
     return fig
 
 
+def reliability_diagram(tables: dict[str, pd.DataFrame]) -> Figure:
+    """Accuracy against confidence per bin (calibration.reliability), one line per named table, beside the
+    diagonal of perfect calibration; the faces per bin below."""
+    fig = Figure(figsize=(6.5, 6.5), layout="constrained")
+    top, bottom = fig.subplots(2, 1, height_ratios=[3, 1], sharex=True)
+    top.plot([0, 1], [0, 1], color="grey", linestyle="--", label="calibrated")
+    for name, table in tables.items():
+        top.plot(table["confidence"], table["accuracy"], marker="o", label=name)
+        bottom.bar((table["low"] + table["high"]) / 2, table["faces"], width=table["high"] - table["low"], alpha=0.5,
+                   label=name)
+    top.set(title="Reliability", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1))
+    top.legend()
+    bottom.set(xlabel="confidence (top-class probability)", ylabel="faces")
+    return fig
+
+
 def confusion_matrices(counts: np.ndarray) -> Figure:
     """The confusion matrix as counts and row-normalised (recall per true class), side by side."""
     normalised = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)

@@ -1,5 +1,6 @@
 """The file names of a model folder and of an exported run: one place, importable without Keras."""
 
+import json
 from pathlib import Path
 
 from emotion.errors import ModelNotFound
@@ -9,11 +10,18 @@ WEIGHTS = "model.weights.h5"
 ONNX = "model.onnx"  # made from the two above by emotion.inference.backends.export_onnx
 INT8 = "model.int8.onnx"  # made by realtime.quantize; shipped with a model when its accuracy was checked
 INT8_TFLITE = "model.int8.tflite"  # the same for LiteRT, made and shipped beside it
-LOGGED = (ARCHITECTURE, WEIGHTS, INT8_TFLITE, INT8)  # logged as the MLflow run's model when present
+CALIBRATION = "calibration.json"  # the temperature baked into the weights and the scores before/after (calibration)
+LOGGED = (ARCHITECTURE, WEIGHTS, CALIBRATION, INT8_TFLITE, INT8)  # logged as the MLflow run's model when present
 EXPECTED = "expected_predictions.json"  # the model's outputs on probe_faces(), to catch a broken file
 # the rest of an exported run or shipped model folder (see run_export, offline)
 PARAMS, HISTORY, METRICS, TAGS, CARD = "params.yaml", "history.csv", "metrics.json", "tags.json", "README.md"
 CURVES, CONFUSION = "training_curves.png", "confusion_matrix.png"
+
+
+def temperature_of(folder: str | Path) -> float:
+    """The temperature baked into the folder's model (its calibration.json; 1.0 without one)."""
+    path = Path(folder) / CALIBRATION
+    return float(json.loads(path.read_text())["temperature"]) if path.exists() else 1.0
 
 
 def check_model_folder(folder: str | Path) -> Path:

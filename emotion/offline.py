@@ -22,7 +22,7 @@ def train_to_folder(cfg: Config, arrays: dict, folder: str | Path, cluster: Clus
     with runs.TrainingRun(cfg.train.checkpoint_dir, settings, cfg.train.resume, cluster) as run:
         model = training.fit(arrays, cfg.model, cfg.train, cfg.augment, cfg.seed, [], cfg.distill, run, cluster)
         folder.mkdir(parents=True, exist_ok=True)
-        save_model_files(model, folder)
+        save_model_files(model, folder, training.calibrate(model, arrays, cfg.train))
         write_expected_predictions(model, folder)
         history = run.history_table(training.history_metrics(cfg.train))
         history.to_csv(folder / HISTORY, index=False)

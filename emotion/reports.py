@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from emotion import figures
+from emotion import calibration, figures
 from emotion.config import EvaluateConfig, TrainConfig
 from emotion.evaluation import Scores
 from emotion.jsonfiles import write_json
@@ -33,8 +33,8 @@ def write_training_report(history: pd.DataFrame, cfg: TrainConfig):
     return metrics, fig
 
 
-def write_evaluation_report(scores: Scores, variants: dict, label_ids, predicted_ids, model_ref: dict,
-                            cfg: EvaluateConfig) -> dict:
+def write_evaluation_report(scores: Scores, variants: dict, label_ids, probs, model_ref: dict, cfg: EvaluateConfig,
+                            calibrated: dict) -> dict:
     """The full test report and the few metrics experiments compare (JSON), a per-image actual/predicted table and
     the confusion figure; returns the report.
 
@@ -50,7 +50,9 @@ def write_evaluation_report(scores: Scores, variants: dict, label_ids, predicted
         "confusion_matrix": scores.confusion.tolist(),
         "tta_flip": cfg.tta_flip,
         "variants": {name: {k: round(v, 4) for k, v in row.items()} for name, row in variants.items()},
+        "calibration": {k: round(v, 4) for k, v in calibrated.items()},
     }
+    predicted_ids = probs.argmax(axis=1)
     write_json(report, cfg.report_file)
     write_json({"accuracy": report["accuracy"], "macro_f1": report["macro_f1"],
                 "recall_disgust": report["per_class"]["disgust"]["recall"]}, cfg.metrics_file)
@@ -61,4 +63,9 @@ def write_evaluation_report(scores: Scores, variants: dict, label_ids, predicted
     )
     Path(cfg.figure_file).parent.mkdir(parents=True, exist_ok=True)
     figures.save(figures.confusion_matrices(scores.confusion), cfg.figure_file)
+    without = calibration.with_temperature(probs, 1 / calibrated["temperature"])
+    tables = {"as saved": calibration.reliability(probs, label_ids)}
+    if calibrated["temperature"] != 1.0:
+        tables[f"without its temperature {calibrated['temperature']:.3f}"] = calibration.reliability(without, label_ids)
+    figures.save(figures.reliability_diagram(tables), cfg.reliability_file)
     return report

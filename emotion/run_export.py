@@ -20,7 +20,7 @@ from emotion.errors import ModelNotFound
 from emotion.evaluation import Scores
 from emotion.model_files import LOGGED
 from emotion.model_io import (
-    ARCHITECTURE, CARD, CONFUSION, CURVES, HISTORY, METRICS, PARAMS, TAGS, WEIGHTS, load_model_files,
+    ARCHITECTURE, CALIBRATION, CARD, CONFUSION, CURVES, HISTORY, METRICS, PARAMS, TAGS, WEIGHTS, load_model_files,
     write_expected_predictions,
 )
 
@@ -58,8 +58,10 @@ def export_run(run_id: str, folder: str | Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     params, tags = tracking.run_params_and_tags(run_id)
     with tempfile.TemporaryDirectory() as tmp:
-        for name in (ARCHITECTURE, WEIGHTS):
-            shutil.copy(tracking.download_model(run_id, tmp) / name, folder / name)
+        downloaded = tracking.download_model(run_id, tmp)
+        for name in (ARCHITECTURE, WEIGHTS, CALIBRATION):
+            if (downloaded / name).exists():  # calibration.json: runs trained with train.calibrate
+                shutil.copy(downloaded / name, folder / name)
         for name in FIGURES:
             tracking.download_artifact_if_logged(run_id, name, folder)
     write_expected_predictions(load_model_files(folder), folder)

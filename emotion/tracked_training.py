@@ -38,8 +38,8 @@ def train_tracked(
                 tracking.log_epochs(run_id, run.history)  # epochs checkpointed but not logged before the stop
             model = training.fit(arrays, cfg.model, cfg.train, cfg.augment, cfg.seed,
                                  [tracking.EpochLogger(run_id), *callbacks], cfg.distill, run, cluster)
-            tracking.log_model(model)
-            history = run.history_table(training.history_metrics(cfg.train))  # what was logged, without asking MLflow back
+            tracking.log_model(model, training.calibrate(model, arrays, cfg.train))
+            history = run.history_table(training.history_metrics(cfg.train))  # as logged, without asking MLflow
             metrics, curves = reports.write_training_report(history, cfg.train)
             tracking.log_figure(curves, CURVES)
         run.finish()

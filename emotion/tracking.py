@@ -164,10 +164,13 @@ class EpochLogger(keras.callbacks.Callback):
         log_epochs(self.run_id, [{"epoch": epoch + 1, **(logs or {})}])
 
 
-def log_model(model: keras.Model) -> None:
-    """Log model.json + model.weights.h5 under the run's 'model' artifact folder."""
+def log_model(model: keras.Model, calibration: dict | None = None) -> None:
+    """Log model.json + model.weights.h5 (and calibration.json) under the run's 'model' artifact folder, and the
+    calibration's scores as run metrics (val_ece, val_ece_calibrated, ...)."""
     with tempfile.TemporaryDirectory() as tmp:
-        mlflow.log_artifacts(str(save_model_files(model, tmp)), artifact_path=MODEL_ARTIFACTS)
+        mlflow.log_artifacts(str(save_model_files(model, tmp, calibration)), artifact_path=MODEL_ARTIFACTS)
+    if calibration:
+        mlflow.log_metrics(calibration)
 
 
 def log_run_info(params: dict, tags: dict) -> None:
@@ -183,11 +186,13 @@ def set_tags(run_id: str, tags: dict[str, str]) -> None:
         client.set_tag(run_id, key, value)
 
 
-def log_scores(run_id: str, metrics: dict[str, float], figure_file: str | Path, test_split: str) -> None:
-    """Add test metrics, the confusion figure and the test split's hash (data.test_split_hash) to a finished run."""
+def log_scores(run_id: str, metrics: dict[str, float], figure_files: list[str | Path], test_split: str) -> None:
+    """Add test metrics, figures (confusion, reliability) and the test split's hash (data.test_split_hash) to a
+    finished run."""
     with mlflow.start_run(run_id=run_id):
         mlflow.log_metrics(metrics)
-        mlflow.log_artifact(str(figure_file))
+        for path in figure_files:
+            mlflow.log_artifact(str(path))
         mlflow.set_tag(TEST_SPLIT_TAG, test_split)
 
 

@@ -6,7 +6,7 @@ import logging
 import keras
 import numpy as np
 
-from emotion import distillation
+from emotion import calibration, distillation
 from emotion.config import AugmentConfig, Config, DistillConfig, ModelConfig, TrainConfig
 from emotion.distributed import LOCAL, Cluster
 from emotion.labels import NUM_CLASSES
@@ -72,6 +72,12 @@ def compile_model(model_cfg: ModelConfig, train_cfg: TrainConfig, distill_cfg: D
         loss, metrics = keras.losses.CategoricalCrossentropy(label_smoothing=train_cfg.label_smoothing), ["accuracy"]
     model.compile(optimizer=make_optimizer(train_cfg), loss=loss, metrics=metrics)
     return model
+
+
+def calibrate(model: keras.Model, arrays: dict[str, tuple[np.ndarray, np.ndarray]], cfg: TrainConfig) -> dict | None:
+    """With train.calibrate, the temperature fitted on the validation split and baked into the model (see
+    calibration); what calibration.json records, else None."""
+    return calibration.calibrate(model, *arrays["val"]) if cfg.calibrate else None
 
 
 def history_metrics(cfg: TrainConfig) -> tuple[str, ...]:

@@ -18,34 +18,39 @@ log = logging.getLogger(__name__)
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 @user_errors_exit
 def main(raw: DictConfig) -> None:
-    from emotion import config, data, evaluation, model_io, reports, tracking  # here: --help starts without TensorFlow
+    from emotion import (  # here: --help starts without TensorFlow
+        calibration, config, data, evaluation, model_files, model_io, reports, tracking,
+    )
 
     cfg = config.validate(raw)
     if cfg.evaluate.model_dir:
-        run_id, model = None, model_io.load_model_files(cfg.evaluate.model_dir)
+        run_id, folder = None, cfg.evaluate.model_dir
         index = data.index_source(cfg.data, cfg.seed)
         (faces_u8, label_ids), manifest = data.split_arrays(index, "test"), index.manifest
     else:
         tracking.setup(cfg.tracking)
         run_id = tracking.read_run_pointer(cfg.train.run_file)
-        model = model_io.load_model_files(tracking.download_model(run_id))
+        folder = tracking.download_model(run_id)
         faces_u8, label_ids = data.load_cache(cfg.data.index_dir, splits=("test",))["test"]
         manifest = data.load_manifest(cfg.data.index_dir)
+    model = model_io.load_model_files(folder)
     probs_by_view = evaluation.predict_views(model, faces_u8, cfg.evaluate.batch_size)
     probs = probs_by_view["tta_flip" if cfg.evaluate.tta_flip else "plain"]
     scores = evaluation.score(label_ids, probs.argmax(axis=1))
     variants = evaluation.variants(label_ids, probs_by_view, data.without_training_copies(manifest))
     model_ref = {"run_id": run_id} if run_id else {"model_dir": cfg.evaluate.model_dir}
-    reports.write_evaluation_report(scores, variants, label_ids, probs.argmax(axis=1), model_ref, cfg.evaluate)
+    calibrated = calibration.test_scores(probs, label_ids, model_files.temperature_of(folder))
+    reports.write_evaluation_report(scores, variants, label_ids, probs, model_ref, cfg.evaluate, calibrated)
     if run_id:
-        tracking.log_scores(run_id, scores.flat() | evaluation.flat_variants(variants), cfg.evaluate.figure_file,
-                            data.test_split_hash(manifest))
+        tracking.log_scores(run_id, scores.flat() | evaluation.flat_variants(variants) | calibrated,
+                            [cfg.evaluate.figure_file, cfg.evaluate.reliability_file], data.test_split_hash(manifest))
         if cfg.evaluate.register:
             log.info("registry aliases: %s", tracking.register(run_id, cfg.tracking.registered_model, scores.accuracy))
     unique = variants["unique_tta_flip" if cfg.evaluate.tta_flip else "unique_plain"]
-    log.info("%s: test accuracy %.4f, macro-F1 %.4f on %d images; %.4f on the %d without a copy in training",
-             next(iter(model_ref.values())), scores.accuracy, scores.macro_f1, len(label_ids), unique["accuracy"],
-             unique["images"])
+    log.info("%s: test accuracy %.4f, macro-F1 %.4f on %d images; %.4f on the %d without a copy in training; "
+             "ECE %.4f (%.4f without its temperature %.3f)", next(iter(model_ref.values())), scores.accuracy,
+             scores.macro_f1, len(label_ids), unique["accuracy"], unique["images"], calibrated["test_ece_calibrated"],
+             calibrated["test_ece"], calibrated["temperature"])
 
 
 if __name__ == "__main__":

@@ -48,10 +48,14 @@ def test_pipeline_logs_the_run_metrics_and_artifacts(project):
     assert run.data.params["train.epochs"] == "1" and run.data.params["model.filters"] == "[64, 128, 256, 512]"
     assert run.data.metrics["test_accuracy"] == pytest.approx(test_metrics["accuracy"], abs=1e-4)
     assert {"loss", "val_accuracy", "learning_rate", "test_macro_f1", "test_recall_disgust",
-            "test_unique_plain_accuracy", "test_tta_flip_macro_f1"} <= set(run.data.metrics)
+            "test_unique_plain_accuracy", "test_tta_flip_macro_f1", "temperature", "val_ece", "val_ece_calibrated",
+            "test_ece", "test_ece_calibrated"} <= set(run.data.metrics)
+    assert test_metrics["calibration"]["temperature"] == pytest.approx(run.data.metrics["temperature"], abs=1e-4)
     assert run.data.tags["data_manifest_sha256"] == data.manifest_hash(project / "data/index")
     artifacts = {a.path for a in MlflowClient().list_artifacts(run.info.run_id)}
-    assert {"confusion_matrix.png", "training_curves.png", "model"} <= artifacts
+    assert {"confusion_matrix.png", "reliability.png", "training_curves.png", "model"} <= artifacts
+    model_files = {a.path for a in MlflowClient().list_artifacts(run.info.run_id, "model")}
+    assert model_files == {"model/model.json", "model/model.weights.h5", "model/calibration.json"}
     assert json.loads((project / "artifacts/train_run.json").read_text())["run_id"] == run.info.run_id
 
 

@@ -6,16 +6,17 @@ import numpy as np
 import pandas as pd
 
 from conftest import compose_config
-from emotion import evaluation, reports
+from emotion import calibration, evaluation, reports
 
 
 def test_test_metrics_are_the_compared_few_and_the_report_holds_every_score(workdir):
     cfg = compose_config().evaluate
     truth, predicted = np.arange(14) % 7, np.roll(np.arange(14) % 7, 1)
     scores = evaluation.score(truth, predicted)
-    views = {"plain": np.eye(7)[predicted]}
-    variants = evaluation.variants(truth, views, np.ones(14, bool))
-    reports.write_evaluation_report(scores, variants, truth, predicted, {"run_id": "abc"}, cfg)
+    probs = np.full((14, 7), 0.02) + 0.86 * np.eye(7)[predicted]
+    variants = evaluation.variants(truth, {"plain": probs}, np.ones(14, bool))
+    calibrated = calibration.test_scores(probs, truth, 2.0)
+    reports.write_evaluation_report(scores, variants, truth, probs, {"run_id": "abc"}, cfg, calibrated)
     metrics = json.loads((workdir / cfg.metrics_file).read_text())
     report = json.loads((workdir / cfg.report_file).read_text())
     assert metrics == {"accuracy": report["accuracy"], "macro_f1": report["macro_f1"],
@@ -23,6 +24,9 @@ def test_test_metrics_are_the_compared_few_and_the_report_holds_every_score(work
     assert report["run_id"] == "abc" and set(report["variants"]) == {"plain", "unique_plain"}
     assert evaluation.Scores.from_report(report).confusion.tolist() == scores.confusion.tolist()
     assert len(pd.read_csv(workdir / cfg.confusion_file)) == 14
+    assert report["calibration"]["temperature"] == 2.0 and (workdir / cfg.reliability_file).stat().st_size > 10_000
+    # all wrong at 0.88 confidence: ECE 0.88 as saved, more with the temperature taken out (sharper)
+    assert report["calibration"]["test_ece_calibrated"] == 0.88 and report["calibration"]["test_ece"] > 0.88
 
 
 def test_training_metrics_are_the_epochs_and_the_best_one(workdir):

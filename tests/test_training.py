@@ -10,7 +10,7 @@ from mlflow import MlflowClient
 
 from conftest import compose_config
 from emotion.errors import TrainingInterrupted
-from emotion import data, model_io, runs, tracked_training, tracking, training
+from emotion import data, model_files, model_io, runs, tracked_training, tracking, training
 
 
 def test_step_schedule_drops_after_epochs_20_and_30():
@@ -195,8 +195,11 @@ def test_a_resumed_training_ends_with_the_same_moving_average_and_crops(cfg, ind
     cfg.train.epochs, cfg.train.ema, cfg.train.ema_momentum = 2, True, 0.9
     cfg.model.crop_px, cfg.model.crop_jitter_px = 44, 2
     straight = training.fit(indexed, cfg.model, cfg.train, cfg.augment, cfg.seed)
+    temperature = training.calibrate(straight, indexed, cfg.train)["temperature"]  # as the tracked run does
     interrupted_run(cfg, indexed, after=1)
     run_id, _ = tracked_training.train_tracked(cfg, indexed)
-    resumed = model_io.load_model_files(tracking.download_model(run_id))
+    folder = tracking.download_model(run_id)
+    assert model_files.temperature_of(folder) == temperature
+    resumed = model_io.load_model_files(folder)
     for ours, theirs in zip(resumed.get_weights(), straight.get_weights()):
         np.testing.assert_allclose(ours, theirs, atol=1e-5)
