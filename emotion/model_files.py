@@ -10,6 +10,7 @@ WEIGHTS = "model.weights.h5"
 ONNX = "model.onnx"  # made from the two above by emotion.inference.backends.export_onnx
 INT8 = "model.int8.onnx"  # made by realtime.quantize; shipped with a model when its accuracy was checked
 INT8_TFLITE = "model.int8.tflite"  # the same for LiteRT, made and shipped beside it
+ENSEMBLE = "ensemble.json"  # an ensemble's member folders (stages.ensemble)
 CALIBRATION = "calibration.json"  # the temperature baked into the weights and the scores before/after (calibration)
 LOGGED = (ARCHITECTURE, WEIGHTS, CALIBRATION, INT8_TFLITE, INT8)  # logged as the MLflow run's model when present
 EXPECTED = "expected_predictions.json"  # the model's outputs on probe_faces(), to catch a broken file

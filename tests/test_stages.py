@@ -18,7 +18,8 @@ HYDRA_STAGES = {  # stage: options its help must name
     "train_offline": ["+export_dir", "experiment"],
     "sweep": ["sweep.n_trials", "sweep.storage", "sweep.study", "sweep.pruner", "train.epochs"],
 }
-ARGPARSE_STAGES = {"export_run": ["run_id", "folder"], "import_run": ["folder", "--run-file"], "params": ["--output"]}
+ARGPARSE_STAGES = {"export_run": ["run_id", "folder"], "import_run": ["folder", "--run-file"], "params": ["--output"],
+                   "ensemble": ["folder", "members"]}
 
 
 def stage_help(stage: str) -> str:

@@ -1,0 +1,64 @@
+"""An ensemble is an ordinary model folder: its output the members' mean, scored by the evaluate stage, and the
+teacher of the round-two student recipe (experiment=distill_ensemble)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import ROOT, compose_config
+from emotion import data, model_io, training
+from emotion.model import build_model
+from emotion.preprocess import to_model_input
+from stages import ensemble as ensemble_stage
+
+TINY = ("model.filters=[8]", "model.block_dropout=[0.1]", "model.dense_units=8")
+
+
+@pytest.fixture
+def members(workdir) -> list[str]:
+    """Two small untrained models of different widths, as model folders."""
+    folders = []
+    for i, width in enumerate((8, 16)):
+        keras.utils.set_random_seed(i)
+        cfg = compose_config(f"model.filters=[{width}]", "model.block_dropout=[0.1]", "model.dense_units=8")
+        folders.append(str(model_io.save_model_files(build_model(cfg.model), workdir / f"m{i}")))
+    return folders
+
+
+def test_the_ensemble_folder_averages_its_members(members, workdir):
+    ensemble_stage.main(["ens", *members])
+    assert json.loads((workdir / "ens/ensemble.json").read_text()) == {"members": members}
+    assert (workdir / "ens" / model_io.EXPECTED).exists()
+    faces = to_model_input(np.random.default_rng(0).integers(0, 256, (8, 48, 48), np.uint8))
+    mean = np.mean([model_io.load_model_files(m).predict(faces, verbose=0) for m in members], axis=0)
+    np.testing.assert_allclose(model_io.load_model_files(workdir / "ens").predict(faces, verbose=0), mean, atol=1e-6)
+
+
+def test_one_model_is_no_ensemble(members):
+    with pytest.raises(SystemExit, match="^error: an ensemble needs two or more models, got 1$"):
+        ensemble_stage.main(["ens", members[0]])
+
+
+@pytest.mark.slow
+def test_the_evaluate_stage_scores_an_ensemble_and_a_student_learns_from_it(members, kaggle_folder, workdir):
+    ensemble_stage.main(["ensembles/tiny", *members])
+    subprocess.run([sys.executable, "-m", "stages.evaluate", f"hydra.run.dir={workdir}/outputs",
+                    "evaluate.model_dir=ensembles/tiny", f"data.source={kaggle_folder}"], cwd=workdir, check=True,
+                   env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True)
+    report = json.loads((workdir / "reports/test.json").read_text())
+    assert report["model_dir"] == "ensembles/tiny" and report["calibration"]["temperature"] == 1.0
+    cfg = compose_config(f"data.source={kaggle_folder}", "experiment=distill_ensemble", *TINY, "train.epochs=1",
+                         "train.warmup_epochs=0", "train.batch_size=8", "train.precision=float32")
+    assert cfg.distill.teacher_dir == "ensembles/round2" and cfg.distill.weight > 0
+    cfg.distill.teacher_dir = "ensembles/tiny"
+    data.write_index(data.index_source(cfg.data, cfg.seed), cfg.data.index_dir)
+    history = keras.callbacks.History()
+    student = training.fit(data.load_cache(cfg.data.index_dir), cfg.model, cfg.train, cfg.augment, cfg.seed,
+                           [history], cfg.distill)
+    assert not any(layer.name.startswith("member_") for layer in student.layers)  # one network, not the ensemble
+    assert np.isfinite(history.history["loss"]).all() and "val_accuracy" in history.history
