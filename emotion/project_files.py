@@ -1,6 +1,7 @@
 """Where the files shipped beside the code are, conf/ and the model folders in models/: in a checkout, or inside an
 installed wheel, which carries them as fer_pipeline/conf and fer_pipeline/models (see pyproject.toml)."""
 
+import os
 from pathlib import Path
 
 DEFAULT_MODEL = "efficient"  # models/<DEFAULT_MODEL>: the shipped model used when no model is given
@@ -12,6 +13,13 @@ WHEEL_DATA = "fer_pipeline"  # the folder pyproject.toml maps conf/ and models/ 
 def checkout() -> Path | None:
     """The checkout this code runs from (dvc.yaml beside the packages), or None for an installed wheel."""
     return BESIDE_CODE if (BESIDE_CODE / "dvc.yaml").is_file() else None
+
+
+def workspace() -> Path:
+    """The folder that relative local stores (the MLflow database and artifacts) belong to: the working directory,
+    or the project whose experiment DVC runs in a temporary copy (--queue, --temp), which DVC names in DVC_ROOT;
+    the copy is deleted when the experiment ends."""
+    return Path(os.environ.get("DVC_ROOT") or Path.cwd())
 
 
 def project_path(*parts: str) -> Path:

@@ -21,6 +21,7 @@ from emotion.config import TrackingConfig
 from emotion.errors import ModelNotFound, TrackingUnavailable
 from emotion.inference.models import check_run_id, has_store, tracking_uri
 from emotion.model_io import save_model_files
+from emotion.project_files import workspace
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,8 @@ ACCURACY_METRIC = "test_accuracy"
 # MLflow 3's UI opens an experiment of this kind on its runs, instead of its GenAI traces view
 KIND_TAG, MODEL_DEVELOPMENT = "mlflow.experimentKind", "custom_model_development"
 DVC_EXPERIMENT_ENV = "DVC_EXP_NAME"  # set by `dvc exp run` for the stages it runs
+DVC_BASELINE_ENV = "DVC_EXP_BASELINE_REV"  # ... and the commit the experiment derives from
+DVC_EXPERIMENT_TAG, DVC_REF_TAG = "dvc_experiment", "dvc_experiment_ref"  # tags of a run that DVC started
 TEST_SPLIT_TAG = "test_manifest_sha256"  # which test images the run was scored on (data.test_split_hash)
 DECISION_TAG = "champion_decision"  # why register made the run the champion, or did not
 PARENT_TAG = "mlflow.parentRunId"  # what nests a sweep's trial runs under its parent run in MLflow's UI
@@ -78,7 +81,7 @@ def _first_use_lock(uri: str) -> contextlib.AbstractContextManager:
 def _create_experiment(cfg: TrackingConfig, uri: str) -> None:
     """Create the experiment, unless another process (a training on a server, at once) just did."""
     local = not uri.startswith(("http://", "https://", "databricks"))
-    location = Path(cfg.artifact_dir).resolve().as_uri() if local else None
+    location = (workspace() / cfg.artifact_dir).resolve().as_uri() if local else None
     try:
         mlflow.create_experiment(cfg.experiment, artifact_location=location, tags={KIND_TAG: MODEL_DEVELOPMENT})
     except MlflowException as err:
@@ -95,16 +98,26 @@ def _unreachable(err: Exception, doing: str) -> TrackingUnavailable:
     return TrackingUnavailable(f"lost the MLflow tracking store {mlflow.get_tracking_uri()} while {doing}: {first}")
 
 
+def dvc_experiment_tags() -> dict[str, str]:
+    """The DVC experiment running this process, as DVC names it in the environment: its name and git ref
+    (refs/exps/<baseline[:2]>/<baseline[2:]>/<name>, what `dvc exp show`, apply and branch take); none outside one."""
+    name, baseline = os.environ.get(DVC_EXPERIMENT_ENV), os.environ.get(DVC_BASELINE_ENV)
+    if not name or not baseline:
+        return {}
+    return {DVC_EXPERIMENT_TAG: name, DVC_REF_TAG: f"refs/exps/{baseline[:2]}/{baseline[2:]}/{name}"}
+
+
 @contextlib.contextmanager
 def tracked_run(run_id: str | None, tags: dict[str, str] | None = None) -> Iterator[str]:
     """Start (or continue) a run and end it FINISHED, KILLED on Ctrl-C, or FAILED; yields its run id.
 
-    A new run is named after the DVC experiment that runs it, if any, and carries tags from its start (a sweep's
-    child: PARENT_TAG). A tracking server lost on the way is reported as TrackingUnavailable, in one line.
+    A new run is named after the DVC experiment that runs it, if any, with that experiment's git ref as a tag
+    (dvc_experiment_ref), and carries tags from its start (a sweep's child: PARENT_TAG). A tracking server lost on
+    the way is reported as TrackingUnavailable, in one line.
     """
     try:
         run = mlflow.start_run(run_id=run_id, run_name=None if run_id else os.environ.get(DVC_EXPERIMENT_ENV),
-                               tags=None if run_id else tags)
+                               tags=None if run_id else {**dvc_experiment_tags(), **(tags or {})})
     except CONNECTION_ERRORS as err:
         raise _unreachable(err, "starting the run") from err
     status = "FAILED"

@@ -3,6 +3,7 @@
 import json
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -20,6 +21,10 @@ from emotion.labels import CLASS_NAMES
 from emotion.model import build_model
 
 FIGURE_CALL = re.compile(r"plt\.subplots\(|figures\.\w+\(")  # the notebook cells that make a figure
+
+
+def git_refs(root: Path) -> str:
+    return subprocess.run(["git", "show-ref"], cwd=root, capture_output=True, text=True, check=True).stdout
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +49,8 @@ def test_pipeline_logs_the_run_metrics_and_artifacts(project):
     assert set(test_metrics["variants"]) == {"plain", "tta_flip", "unique_plain", "unique_tta_flip"}
     assert test_metrics["variants"]["plain"]["images"] == 28  # the synthetic test split: 4 faces per class
     run = MlflowClient().get_run(test_metrics["run_id"])
-    assert run.info.run_name == "smoke"  # the DVC experiment's name
+    assert run.info.run_name == "smoke" == run.data.tags["dvc_experiment"]  # the DVC experiment's name
+    assert run.data.tags["dvc_experiment_ref"] in git_refs(project)  # and its ref, which dvc exp run made
     assert run.data.params["train.epochs"] == "1" and run.data.params["model.filters"] == "[64, 128, 256, 512]"
     assert run.data.metrics["test_accuracy"] == pytest.approx(test_metrics["accuracy"], abs=1e-4)
     assert {"loss", "val_accuracy", "learning_rate", "test_macro_f1", "test_recall_disgust",
@@ -57,6 +63,22 @@ def test_pipeline_logs_the_run_metrics_and_artifacts(project):
     model_files = {a.path for a in MlflowClient().list_artifacts(run.info.run_id, "model")}
     assert model_files == {"model/model.json", "model/model.weights.h5", "model/calibration.json"}
     assert json.loads((project / "artifacts/train_run.json").read_text())["run_id"] == run.info.run_id
+
+
+@pytest.mark.slow
+def test_an_experiment_dvc_runs_in_a_temporary_copy_tracks_into_the_projects_store(project, kaggle_folder):
+    """--temp (as --queue) runs in .dvc/tmp/exps/<copy>, deleted afterwards: the run must land in the project's store."""
+    run(["dvc", "exp", "run", "--temp", "-n", "in-temp", "-S", f"data.source={kaggle_folder}", "-S", "train.epochs=2",
+         "-S", "train.batch_size=8", "-S", "seed=7"], project)
+    client = MlflowClient()
+    (found,) = client.search_runs([mlflow.get_experiment_by_name("fer2013").experiment_id],
+                                  "attributes.run_name = 'in-temp'")
+    assert found.info.status == "FINISHED" and found.data.tags["dvc_experiment"] == "in-temp"
+    assert found.data.tags["dvc_experiment_ref"] in git_refs(project)
+    assert [m.step for m in client.get_metric_history(found.info.run_id, "val_accuracy")] == [1, 2]
+    assert "test_accuracy" in found.data.metrics and found.info.artifact_uri.startswith((project / "mlartifacts").as_uri())
+    assert {a.path for a in client.list_artifacts(found.info.run_id, "model")} >= {"model/model.json"}
+    assert not list((project / ".dvc/tmp/exps").glob("*/mlflow.db"))
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ from pathlib import Path
 from emotion.config import TrackingConfig
 from emotion.errors import ModelNotFound
 from emotion.model_files import ARCHITECTURE, WEIGHTS, check_model_folder
-from emotion.project_files import default_model_dir
+from emotion.project_files import default_model_dir, workspace
 
 log = logging.getLogger(__name__)
 
@@ -21,11 +21,12 @@ CHAMPION_URI = "models:/{name}@champion"
 
 
 def tracking_uri(cfg: TrackingConfig) -> str:
-    """MLFLOW_TRACKING_URI, else the configured store; a local SQLite store's path made absolute."""
+    """MLFLOW_TRACKING_URI, else the configured store; a local SQLite store's path made absolute, in the workspace
+    (the project, also for an experiment DVC runs in a temporary copy)."""
     uri = os.environ.get("MLFLOW_TRACKING_URI") or cfg.uri
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         # MLflow caches stores by URI: a relative path would reuse one across working directories
-        uri = f"sqlite:///{Path(uri.removeprefix('sqlite:///')).resolve()}"
+        uri = f"sqlite:///{(workspace() / uri.removeprefix('sqlite:///')).resolve()}"
     return uri
 
 
