@@ -82,6 +82,23 @@ def test_an_experiment_dvc_runs_in_a_temporary_copy_tracks_into_the_projects_sto
 
 
 @pytest.mark.slow
+def test_two_queued_experiments_run_at_once_both_track_into_the_projects_store(project, kaggle_folder):
+    for name, seed in (("q1", 3), ("q2", 5)):
+        run(["dvc", "exp", "run", "--queue", "-n", name, "-S", f"data.source={kaggle_folder}", "-S", "train.epochs=2",
+             "-S", "train.batch_size=8", "-S", f"seed={seed}"], project)
+    run(["dvc", "exp", "run", "--run-all", "-j", "2"], project)  # both at once, each in its own temporary copy
+    client = MlflowClient()
+    experiment = mlflow.get_experiment_by_name("fer2013").experiment_id
+    for name in ("q1", "q2"):
+        (found,) = client.search_runs([experiment], f"attributes.run_name = '{name}'")
+        assert found.info.status == "FINISHED" and found.data.tags["dvc_experiment_ref"] in git_refs(project)
+        assert [m.step for m in client.get_metric_history(found.info.run_id, "loss")] == [1, 2]
+        assert {"test_accuracy", "test_ece", "temperature"} <= set(found.data.metrics)
+        versions = client.search_model_versions(f"run_id = '{found.info.run_id}'")
+        assert [v.name for v in versions] == ["fer-emotion"]  # registered as any run is
+
+
+@pytest.mark.slow
 def test_logged_model_reloads_to_the_evaluated_predictions(project, tmp_path):
     run_id = json.loads((project / "reports/test.json").read_text())["run_id"]
     folder = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="model", dst_path=str(tmp_path))
