@@ -63,11 +63,24 @@ def setup(cfg: TrackingConfig, create: bool = True) -> str:
         if create and experiment.tags.get(KIND_TAG) != MODEL_DEVELOPMENT:  # a store from before the tag was set
             mlflow.set_experiment_tag(KIND_TAG, MODEL_DEVELOPMENT)
     except MlflowException as err:
-        raise TrackingUnavailable(
+        raise _refused(err, uri) or TrackingUnavailable(
             f"cannot reach the MLflow tracking store {uri}: {str(err).splitlines()[0]}; start the server or unset "
             "MLFLOW_TRACKING_URI to use the local store"
         ) from err
     return uri
+
+
+def _refused(err: MlflowException, uri: str) -> TrackingUnavailable | None:
+    """A server with a login (scripts/team_server.sh) that refused this client: what to do about it, in one line."""
+    text = str(err)
+    if "error code 401" in text or "UNAUTHENTICATED" in text:
+        return TrackingUnavailable(f"the MLflow tracking server {uri} wants a login: set MLFLOW_TRACKING_USERNAME and "
+                                   "MLFLOW_TRACKING_PASSWORD to an account its admin made for you")
+    if "error code 403" in text or "PERMISSION_DENIED" in text:
+        user = os.environ.get("MLFLOW_TRACKING_USERNAME", "this user")
+        return TrackingUnavailable(f"the MLflow tracking server {uri} does not let {user} write here: ask its admin "
+                                   "for EDIT permission on the experiment")
+    return None
 
 
 def _first_use_lock(uri: str) -> contextlib.AbstractContextManager:

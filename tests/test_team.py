@@ -1,6 +1,7 @@
 """A team's set-up, on real servers on 127.0.0.1: the pipeline tracks to an MLflow server on PostgreSQL with proxied
 artifacts, the realtime CLI pulls the registered model from it, and DVC pushes to and pulls from a remote."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -10,12 +11,18 @@ import sys
 import tempfile
 from pathlib import Path
 
+import mlflow
 import pytest
 import yaml
 from matplotlib import cbook
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.server.auth.client import AuthServiceClient
 
 from conftest import ROOT, copy_project, report, run
+from emotion import tracking
+from emotion.config import TrackingConfig
+from emotion.errors import TrackingUnavailable
 from emotion.labels import CLASS_NAMES
 from services import Process, free_port, healthy, require_postgres
 
@@ -96,31 +103,68 @@ def test_a_dvc_remote_restores_the_cache_and_outputs_and_repro_has_nothing_to_do
     assert "Running stage" not in repro
 
 
+@contextlib.contextmanager
+def credentials(user: str | None, password: str | None):
+    """MLflow's client credentials (MLFLOW_TRACKING_USERNAME / PASSWORD) set, or unset with None, for the block."""
+    saved = {key: os.environ.pop(key, None) for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")}
+    os.environ.update({key: value for key, value in zip(saved, (user, password)) if value is not None})
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            os.environ.pop(key, None)
+            if value is not None:
+                os.environ[key] = value
+
+
 @pytest.mark.parametrize("stop", ["ctrl-c", "kill"])
-def test_the_team_server_script_serves_mlflow_on_postgresql_and_stopping_it_stops_both(tmp_path, stop):
+def test_the_team_server_script_serves_mlflow_on_postgresql_and_stopping_it_stops_both(tmp_path, stop, monkeypatch):
     require_postgres()
     folder = Path(tempfile.mkdtemp(prefix="fer-team-"))  # not under tmp_path: PostgreSQL's user must reach it
     port = free_port()
     script = Process("scripts/team_server.sh", tmp_path / "script.log")
     try:
+        (folder / "admin-password").write_text("s3cret-for-the-test\n")
         script.launch(["bash", str(ROOT / "scripts/team_server.sh"), str(folder)],
-                      env=os.environ | {"MLFLOW_PORT": str(port), "PG_PORT": str(free_port())})
+                      env=os.environ | {"MLFLOW_PORT": str(port), "PG_PORT": str(free_port()),
+                                        "ADMIN_PASSWORD_FILE": str(folder / "admin-password")})
         uri = f"http://127.0.0.1:{port}"
         script.wait_until(lambda: healthy(uri))
-        client = MlflowClient(uri)
-        run_id = client.create_run(client.create_experiment("team")).info.run_id
-        client.log_metric(run_id, "loss", 0.5)
+        with credentials("admin", "s3cret-for-the-test"):
+            client = MlflowClient(uri)
+            run_id = client.create_run(client.create_experiment("team")).info.run_id
+            client.log_metric(run_id, "loss", 0.5)
+            auth = AuthServiceClient(uri)
+            auth.create_user("reader", "reader-password")  # default permission: READ
+            auth.create_user("writer", "writer-password")  # ... and EDIT on the experiment, as the README shows
+            experiment = client.get_run(run_id).info.experiment_id
+            auth.grant_user_permission("writer", "experiment", experiment, "EDIT")
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # as a user points the pipeline at the server
+        with credentials(None, None), pytest.raises(TrackingUnavailable) as refused:
+            tracking.setup(TrackingConfig())
+        assert "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD" in str(refused.value)
+        assert "\n" not in str(refused.value)
+        with credentials("reader", "reader-password"):
+            reader = MlflowClient(uri)
+            assert reader.get_run(run_id).data.metrics == {"loss": 0.5}
+            with pytest.raises(MlflowException, match="PERMISSION_DENIED|Permission denied"):
+                reader.create_run(experiment)
+        with credentials("writer", "writer-password"):
+            writer = MlflowClient(uri)
+            writer.log_metric(writer.create_run(experiment).info.run_id, "loss", 0.25)
         if stop == "ctrl-c":  # a terminal's Ctrl-C: SIGINT to the whole process group
             script.stop(signal.SIGINT)
         else:  # kill PID, as a service manager stops it: SIGTERM to the script alone
             script.process.terminate()
             script.process.wait(timeout=60)
         printed = script.log_file.read_text()
-        assert f"export MLFLOW_TRACKING_URI={uri}\n" in printed, printed[-2000:]
+        assert f"export MLFLOW_TRACKING_URI={uri} MLFLOW_TRACKING_USERNAME=" in printed, printed[-2000:]
+        assert "s3cret" not in printed
         assert not healthy(uri), f"the MLflow server still answers after {stop}"
         assert not (folder / "postgres/postmaster.pid").exists(), f"PostgreSQL still runs after {stop}"
         assert (folder / "postgres/PG_VERSION").exists()  # the data stays for the next start
     finally:
+        mlflow.set_tracking_uri(None)  # it also set MLFLOW_TRACKING_URI for this process: no later test inherits it
         script.stop(signal.SIGKILL)
         if (folder / "postgres/postmaster.pid").exists():  # the assertion above failed: stop it here
             os.kill(int((folder / "postgres/postmaster.pid").read_text().split()[0]), signal.SIGINT)
