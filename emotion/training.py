@@ -261,6 +261,7 @@ def fit_in_step(cfg: Config, arrays: dict[str, tuple[np.ndarray, np.ndarray]], c
     """Train as a data-parallel process other than 0: in step with process 0, from its checkpoint, writing nothing."""
     with CheckpointReader(cfg.train.checkpoint_dir, cluster) as checkpoint:
         model = fit(arrays, cfg.model, cfg.train, cfg.augment, cfg.seed, [], cfg.distill, checkpoint, cluster)
+    calibrate(model, arrays, cfg.train)  # as process 0 does before saving, so that the weights compare
     log.info("process %d of %d done in step with process 0 (weights %s)", cluster.process_id,
              cluster.num_processes, weights_digest(model))
 

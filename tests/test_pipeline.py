@@ -66,39 +66,6 @@ def test_pipeline_logs_the_run_metrics_and_artifacts(project):
 
 
 @pytest.mark.slow
-def test_an_experiment_dvc_runs_in_a_temporary_copy_tracks_into_the_projects_store(project, kaggle_folder):
-    """--temp (as --queue) runs in .dvc/tmp/exps/<copy>, deleted afterwards: the run must land in the project's store."""
-    run(["dvc", "exp", "run", "--temp", "-n", "in-temp", "-S", f"data.source={kaggle_folder}", "-S", "train.epochs=2",
-         "-S", "train.batch_size=8", "-S", "seed=7"], project)
-    client = MlflowClient()
-    (found,) = client.search_runs([mlflow.get_experiment_by_name("fer2013").experiment_id],
-                                  "attributes.run_name = 'in-temp'")
-    assert found.info.status == "FINISHED" and found.data.tags["dvc_experiment"] == "in-temp"
-    assert found.data.tags["dvc_experiment_ref"] in git_refs(project)
-    assert [m.step for m in client.get_metric_history(found.info.run_id, "val_accuracy")] == [1, 2]
-    assert "test_accuracy" in found.data.metrics and found.info.artifact_uri.startswith((project / "mlartifacts").as_uri())
-    assert {a.path for a in client.list_artifacts(found.info.run_id, "model")} >= {"model/model.json"}
-    assert not list((project / ".dvc/tmp/exps").glob("*/mlflow.db"))
-
-
-@pytest.mark.slow
-def test_two_queued_experiments_run_at_once_both_track_into_the_projects_store(project, kaggle_folder):
-    for name, seed in (("q1", 3), ("q2", 5)):
-        run(["dvc", "exp", "run", "--queue", "-n", name, "-S", f"data.source={kaggle_folder}", "-S", "train.epochs=2",
-             "-S", "train.batch_size=8", "-S", f"seed={seed}"], project)
-    run(["dvc", "exp", "run", "--run-all", "-j", "2"], project)  # both at once, each in its own temporary copy
-    client = MlflowClient()
-    experiment = mlflow.get_experiment_by_name("fer2013").experiment_id
-    for name in ("q1", "q2"):
-        (found,) = client.search_runs([experiment], f"attributes.run_name = '{name}'")
-        assert found.info.status == "FINISHED" and found.data.tags["dvc_experiment_ref"] in git_refs(project)
-        assert [m.step for m in client.get_metric_history(found.info.run_id, "loss")] == [1, 2]
-        assert {"test_accuracy", "test_ece", "temperature"} <= set(found.data.metrics)
-        versions = client.search_model_versions(f"run_id = '{found.info.run_id}'")
-        assert [v.name for v in versions] == ["fer-emotion"]  # registered as any run is
-
-
-@pytest.mark.slow
 def test_logged_model_reloads_to_the_evaluated_predictions(project, tmp_path):
     run_id = json.loads((project / "reports/test.json").read_text())["run_id"]
     folder = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="model", dst_path=str(tmp_path))
@@ -168,3 +135,50 @@ def test_notebook_runs_from_inside_the_project_and_shows_every_figure(notebook_p
         if FIGURE_CALL.search(cell.source):
             assert any("image/png" in b for b in bundles), f"no image from:\n{cell.source}"
     assert sum(bool(FIGURE_CALL.search(cell.source)) for cell in code_cells) >= 2
+
+
+# Last: these add runs to the project's store and move its registry aliases.
+@pytest.mark.slow
+def test_an_experiment_dvc_runs_in_a_temporary_copy_tracks_into_the_projects_store(project, kaggle_folder):
+    """--temp (as --queue) runs in .dvc/tmp/exps/<copy>, deleted afterwards: the run must land in the project's store."""
+    run(["dvc", "exp", "run", "--temp", "-n", "in-temp", "-S", f"data.source={kaggle_folder}", "-S", "train.epochs=2",
+         "-S", "train.batch_size=8", "-S", "seed=7"], project)
+    client = MlflowClient()
+    (found,) = client.search_runs([mlflow.get_experiment_by_name("fer2013").experiment_id],
+                                  "attributes.run_name = 'in-temp'")
+    assert found.info.status == "FINISHED" and found.data.tags["dvc_experiment"] == "in-temp"
+    assert found.data.tags["dvc_experiment_ref"] in git_refs(project)
+    assert [m.step for m in client.get_metric_history(found.info.run_id, "val_accuracy")] == [1, 2]
+    assert "test_accuracy" in found.data.metrics and found.info.artifact_uri.startswith((project / "mlartifacts").as_uri())
+    assert {a.path for a in client.list_artifacts(found.info.run_id, "model")} >= {"model/model.json"}
+    assert not list((project / ".dvc/tmp/exps").glob("*/mlflow.db"))
+
+
+@pytest.mark.slow
+def test_two_queued_experiments_run_at_once_both_track_into_the_projects_store(project, kaggle_folder):
+    for name, seed in (("q1", 3), ("q2", 5)):
+        run(["dvc", "exp", "run", "--queue", "-n", name, "-S", f"data.source={kaggle_folder}", "-S", "train.epochs=2",
+             "-S", "train.batch_size=8", "-S", f"seed={seed}"], project)
+    run(["dvc", "exp", "run", "--run-all", "-j", "2"], project)  # both at once, each in its own temporary copy
+    client, logged = MlflowClient(), {}
+    experiment = mlflow.get_experiment_by_name("fer2013").experiment_id
+    for name in ("q1", "q2"):
+        (found,) = client.search_runs([experiment], f"attributes.run_name = '{name}'")
+        assert found.info.status == "FINISHED" and found.data.tags["dvc_experiment_ref"] in git_refs(project)
+        assert [m.step for m in client.get_metric_history(found.info.run_id, "loss")] == [1, 2]
+        assert {"test_accuracy", "test_ece", "temperature"} <= set(found.data.metrics)
+        model_files = {a.path for a in client.list_artifacts(found.info.run_id, "model")}
+        assert {"model/model.json", "model/model.weights.h5"} <= model_files
+        versions = client.search_model_versions(f"run_id = '{found.info.run_id}'")
+        assert [v.name for v in versions] == ["fer-emotion"]  # registered as any run is
+        logged[name] = found.info.run_id
+    # from DVC back to the run: a branch made of an experiment, and the workspace it is applied to, point at it
+    run(["dvc", "exp", "branch", "q2", "from-q2"], project)
+    shown = subprocess.run(["git", "show", "from-q2:artifacts/train_run.json"], cwd=project, capture_output=True,
+                           text=True, check=True).stdout
+    assert json.loads(shown)["run_id"] == logged["q2"]
+    run(["dvc", "exp", "apply", "q1"], project)
+    try:
+        assert json.loads((project / "artifacts/train_run.json").read_text())["run_id"] == logged["q1"]
+    finally:
+        run(["dvc", "exp", "apply", "smoke"], project)  # the workspace as the other tests of this module expect it
