@@ -10,8 +10,6 @@ model only if it loses at most 0.5 points.
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 from emotion import data, evaluation
 from emotion.inference.backends import INT8_BACKENDS, load_backend
 from emotion.model_io import load_model_files
@@ -37,7 +35,7 @@ def main() -> None:
         predicted = p.argmax(axis=1)
         scores = evaluation.score(label_ids, predicted)
         reference = scores.accuracy if reference is None else reference
-        no_copy = float(np.mean(predicted[unique] == label_ids[unique]))
+        no_copy = evaluation.score(label_ids[unique], predicted[unique]).accuracy
         print(f"{name:<14} {scores.accuracy:8.4f} {scores.macro_f1:8.4f} {no_copy:8.4f} "
               f"{100 * (scores.accuracy - reference):+18.2f}")
 

@@ -122,7 +122,7 @@ def fer_timer(model_file: str):
     """One call of fer's TFLite model on one face (its 64x64 float input), on LiteRT with one thread as we run ours."""
     from emotion.inference.litert import litert_interpreter
 
-    interpreter = litert_interpreter(model_file)
+    interpreter = litert_interpreter(model_file, "check --fer-model (see this script's --help)")
     source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]["index"]
     face = np.random.default_rng(0).random(source["shape"], dtype=np.float32)
 

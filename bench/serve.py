@@ -40,6 +40,11 @@ CLIENTS = (1, 4, 16)
 VARIANTS = 16
 
 
+def as_served(jpeg: bytes, max_pixels: int) -> np.ndarray:
+    """The BGR frame the server labels from an upload: decoded with Pillow as it decodes one."""
+    return as_bgr(uploads.decode(jpeg, max_pixels), "rgb")
+
+
 def face_jpegs() -> list[bytes]:
     """640x480 JPEGs (quality 90) with the astronaut's face at a different place in each, where both detectors find
     exactly that face in the image as the server decodes it."""
@@ -50,7 +55,7 @@ def face_jpegs() -> list[bytes]:
         left, top = 10 + 4 * i, 10 + (5 * i) % 70
         frame[top : top + 400, left : left + 400] = face
         jpeg = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
-        received = as_bgr(uploads.decode(jpeg, Config().serve.max_image_pixels), "rgb")
+        received = as_served(jpeg, Config().serve.max_image_pixels)
         if all(len(detector.detect(received)) == 1 for detector in detectors):
             images.append(jpeg)
     if len(images) < VARIANTS:
@@ -162,7 +167,7 @@ def breakdown(model_dir: str, cfg: Config, images: list[bytes], repeats: int = 5
     cv2.setNumThreads(1)
     recognizer = EmotionRecognizer.from_dir(model_dir, cfg=cfg.realtime)
     def decode(i: int) -> np.ndarray:
-        return as_bgr(uploads.decode(images[i], cfg.serve.max_image_pixels), "rgb")
+        return as_served(images[i], cfg.serve.max_image_pixels)
 
     frames = [decode(i) for i in range(len(images))]
     found = [recognizer.detector.detect(frame) for frame in frames]

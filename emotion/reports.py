@@ -63,9 +63,10 @@ def write_evaluation_report(scores: Scores, variants: dict, label_ids, probs, mo
     )
     Path(cfg.figure_file).parent.mkdir(parents=True, exist_ok=True)
     figures.save(figures.confusion_matrices(scores.confusion), cfg.figure_file)
-    without = calibration.with_temperature(probs, 1 / calibrated["temperature"])
+    temperature = calibrated["temperature"]
     tables = {"as saved": calibration.reliability(probs, label_ids)}
-    if calibrated["temperature"] != 1.0:
-        tables[f"without its temperature {calibrated['temperature']:.3f}"] = calibration.reliability(without, label_ids)
+    if temperature != 1.0:
+        without = calibration.with_temperature(probs, 1 / temperature)
+        tables[f"without its temperature {temperature:.3f}"] = calibration.reliability(without, label_ids)
     figures.save(figures.reliability_diagram(tables), cfg.reliability_file)
     return report

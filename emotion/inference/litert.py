@@ -5,6 +5,8 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
+from emotion.errors import ModelInvalid
+
 
 @contextmanager
 def quiet_stderr():
@@ -19,13 +21,17 @@ def quiet_stderr():
         os.close(saved)
 
 
-def litert_interpreter(model: str | Path | bytes):
+def litert_interpreter(model: str | Path | bytes, advice: str):
     """A LiteRT interpreter for a .tflite file or its bytes, one thread, tensors allocated, without the runtime's
-    start-up line. Raises ValueError or RuntimeError for a file that is not a model."""
+    start-up line; for a file that is not a model, ModelInvalid in one line that ends with advice (what to do)."""
     from ai_edge_litert.interpreter import Interpreter
 
     source = {"model_content": model} if isinstance(model, bytes) else {"model_path": str(model)}
-    with quiet_stderr():
-        interpreter = Interpreter(**source, num_threads=1)
-        interpreter.allocate_tensors()
+    try:
+        with quiet_stderr():
+            interpreter = Interpreter(**source, num_threads=1)
+            interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as err:
+        name = "the TFLite model" if isinstance(model, bytes) else model
+        raise ModelInvalid(f"{name}: LiteRT cannot load it ({str(err).splitlines()[0][:200]}); {advice}") from err
     return interpreter
