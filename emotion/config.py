@@ -70,6 +70,7 @@ class AugmentConfig:
     blur_probability: float = 0.0  # share of faces blurred by a random 3x3 Gaussian
     noise_stddev: float = 0.0  # additive Gaussian noise, on the [0, 1] pixel scale
     erasing_probability: float = 0.0  # share of faces with a random rectangle erased (2-20 % of the face)
+    mixup_alpha: float = 0.0  # mixup: each face blended with another of the batch, labels alike, Beta(a, a) weights
 
     def __post_init__(self) -> None:
         for key in ("shift_fraction", "zoom_fraction"):
@@ -77,7 +78,7 @@ class AugmentConfig:
                 raise ConfigError(f"augment.{key}={getattr(self, key)}: must be in [0, 0.5)")
         if not 0 <= self.rotation_deg <= 180:
             raise ConfigError(f"augment.rotation_deg={self.rotation_deg}: must be in [0, 180]")
-        for key in ("brightness", "contrast", "blur_probability", "erasing_probability"):
+        for key in ("brightness", "contrast", "blur_probability", "erasing_probability", "mixup_alpha"):
             if not 0 <= getattr(self, key) <= 1:
                 raise ConfigError(f"augment.{key}={getattr(self, key)}: must be in [0, 1]")
         if self.noise_stddev < 0:

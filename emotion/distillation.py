@@ -1,12 +1,13 @@
 """Knowledge distillation with Keras 3 ops only: a student learns from labels and a teacher's softened outputs.
 
-Targets carry both: y = [one-hot labels (7) | teacher probabilities (7)], so the usual `fit` loop, augmentation
-batches and callbacks work unchanged on every backend. Both networks end in softmax; softening by temperature T is
-softmax(log(p) / T), which equals softmax(logits / T).
+The frozen teacher runs in the training model beside the student, on the same augmented faces (see
+training.training_wrapper), so its outputs follow the student's: y_pred = [student probabilities (7) | teacher
+probabilities (7)], against one-hot (or mixed) labels; the usual `fit` loop and callbacks work unchanged on every
+backend. Both networks end in softmax; softening by temperature T is softmax(log(p) / T), which equals
+softmax(logits / T).
 """
 
 import keras
-import numpy as np
 from keras import ops
 
 from emotion.labels import NUM_CLASSES
@@ -26,9 +27,9 @@ class DistillationLoss(keras.losses.Loss):
         self.temperature, self.weight, self.label_smoothing = temperature, weight, label_smoothing
 
     def call(self, y_true, y_pred):
-        labels, teacher = y_true[:, :NUM_CLASSES], y_true[:, NUM_CLASSES:]
-        hard = keras.losses.categorical_crossentropy(labels, y_pred, label_smoothing=self.label_smoothing)
-        student_t, teacher_t = soften(y_pred, self.temperature), soften(teacher, self.temperature)
+        student, teacher = y_pred[:, :NUM_CLASSES], y_pred[:, NUM_CLASSES:]
+        hard = keras.losses.categorical_crossentropy(y_true, student, label_smoothing=self.label_smoothing)
+        student_t, teacher_t = soften(student, self.temperature), soften(teacher, self.temperature)
         soft = keras.losses.kl_divergence(teacher_t, student_t) * self.temperature**2
         return (1 - self.weight) * hard + self.weight * soft
 
@@ -38,13 +39,9 @@ class DistillationLoss(keras.losses.Loss):
 
 
 def label_accuracy(y_true, y_pred):
-    """Accuracy against the one-hot half of distillation targets."""
-    return keras.metrics.categorical_accuracy(y_true[:, :NUM_CLASSES], y_pred)
+    """The student's accuracy against the labels."""
+    return keras.metrics.categorical_accuracy(y_true, y_pred[:, :NUM_CLASSES])
 
 
 label_accuracy.__name__ = "accuracy"  # logged as accuracy / val_accuracy, like every other run
 
-
-def with_teacher(y_onehot: np.ndarray, teacher_probs: np.ndarray) -> np.ndarray:
-    """Distillation targets: one-hot labels and the teacher's probabilities side by side."""
-    return np.concatenate([y_onehot, teacher_probs], axis=1).astype(np.float32)

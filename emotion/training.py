@@ -57,21 +57,38 @@ def sample_weights(label_ids: np.ndarray, mode: str) -> np.ndarray | None:
     return weights[label_ids].astype(np.float32)
 
 
-def compile_model(model_cfg: ModelConfig, train_cfg: TrainConfig, distill_cfg: DistillConfig | None = None):
-    """Build the configured model under the configured precision and compile it for training (or distillation);
-    with random crops, behind the crop jitter (see saved_part)."""
+def compile_model(model_cfg: ModelConfig, train_cfg: TrainConfig, augment_cfg: AugmentConfig | None = None,
+                  distill_cfg: DistillConfig | None = None, teacher: keras.Model | None = None) -> keras.Model:
+    """Build the configured model under the configured precision and compile it for training (or distillation with
+    teacher); the training-only layers (augmentation, crop jitter, the frozen teacher) sit in a wrapper around it
+    (see training_wrapper, saved_part)."""
     keras.mixed_precision.set_dtype_policy(train_cfg.precision)
-    model = build_model(model_cfg)
-    jitter = crop_jitter(model_cfg)
-    if jitter is not None:
-        model = keras.Sequential([keras.Input(INPUT_SHAPE), jitter, model], name=TRAINING_WRAPPER)
-    if distill_cfg and distill_cfg.teacher_dir:
+    model = training_wrapper(build_model(model_cfg), augmenter(augment_cfg or AugmentConfig()),
+                             crop_jitter(model_cfg), teacher)
+    if teacher is not None:
         loss = distillation.DistillationLoss(distill_cfg.temperature, distill_cfg.weight, train_cfg.label_smoothing)
         metrics = [distillation.label_accuracy]
     else:
         loss, metrics = keras.losses.CategoricalCrossentropy(label_smoothing=train_cfg.label_smoothing), ["accuracy"]
     model.compile(optimizer=make_optimizer(train_cfg), loss=loss, metrics=metrics)
     return model
+
+
+def training_wrapper(model: keras.Model, augment: keras.Sequential | None, jitter: keras.Layer | None,
+                     teacher: keras.Model | None) -> keras.Model:
+    """model behind the layers only training runs, all in the compiled train step: augmentation of the [0, 1] faces,
+    the crop jitter, and beside the student a frozen teacher that sees the same augmented faces (its probabilities
+    follow the student's in the output, as DistillationLoss reads them). The model itself when there are none."""
+    if augment is None and jitter is None and teacher is None:
+        return model
+    inputs = keras.Input(INPUT_SHAPE)
+    faces = inputs if augment is None else augment(inputs)
+    outputs = model(faces if jitter is None else jitter(faces))
+    if teacher is not None:
+        outputs = keras.layers.Concatenate(name="student_teacher", dtype="float32")([outputs, FrozenTeacher(teacher)(faces)])
+    wrapper = keras.Model(inputs, outputs, name=TRAINING_WRAPPER)
+    wrapper.student_name = model.name
+    return wrapper
 
 
 def calibrate(model: keras.Model, arrays: dict[str, tuple[np.ndarray, np.ndarray]], cfg: TrainConfig) -> dict | None:
@@ -85,9 +102,21 @@ def history_metrics(cfg: TrainConfig) -> tuple[str, ...]:
     return HISTORY_METRICS + EMA_METRICS if cfg.ema else HISTORY_METRICS
 
 
+class FrozenTeacher(keras.layers.Layer):
+    """The teacher in inference mode (no dropout, BatchNorm's moving statistics) and untrained, whatever mode the
+    training model runs in; a layer of its own name, as a member may share the student's."""
+
+    def __init__(self, teacher: keras.Model):
+        super().__init__(name="teacher", trainable=False, dtype="float32")
+        self.teacher = teacher
+
+    def call(self, faces):
+        return self.teacher(faces, training=False)
+
+
 def saved_part(model: keras.Model) -> keras.Model:
-    """The model without the training-only layers that compile_model may have put in front of it."""
-    return model.layers[-1] if model.name == TRAINING_WRAPPER else model
+    """The model without the training-only layers that compile_model may have put around it."""
+    return model.get_layer(model.student_name) if model.name == TRAINING_WRAPPER else model
 
 
 def make_optimizer(cfg: TrainConfig) -> keras.optimizers.Optimizer:
@@ -111,74 +140,74 @@ def reseed(layer: keras.Layer, seed: int) -> None:
         state.assign(np.array([seed_for(seed, i), 0]).astype(state.dtype))
 
 
-def augmenter(cfg: AugmentConfig, seed: int) -> keras.Sequential | None:
-    """Keras preprocessing layers for cfg's augmentations of [0, 1] faces (N, 48, 48, 1), or None for none.
+def augmenter(cfg: AugmentConfig) -> keras.Sequential | None:
+    """Keras preprocessing layers for cfg's augmentations of [0, 1] faces (N, 48, 48, 1), or None for none; they
+    run in float32 whatever the precision, and draw from the model's seeded random streams (see reseed).
 
     Geometry first (flip, shift, zoom, rotation: where and how big the detector's box lands), then photometry
-    (brightness, contrast, blur, noise: the camera), then erasing (occlusion).
+    (brightness, contrast, blur, noise: the camera), then erasing (occlusion). Mixup mixes labels too, so it
+    happens where the labels are (Batches).
     """
-    unit = (0.0, 1.0)
-    steps = [keras.layers.RandomFlip("horizontal", seed=seed)] if cfg.flip else []
+    unit, f32 = (0.0, 1.0), {"dtype": "float32"}
+    steps = [keras.layers.RandomFlip("horizontal", **f32)] if cfg.flip else []
     if cfg.shift_fraction:
-        steps.append(keras.layers.RandomTranslation(cfg.shift_fraction, cfg.shift_fraction, "reflect", seed=seed))
+        steps.append(keras.layers.RandomTranslation(cfg.shift_fraction, cfg.shift_fraction, "reflect", **f32))
     if cfg.zoom_fraction:
-        steps.append(keras.layers.RandomZoom(cfg.zoom_fraction, fill_mode="reflect", seed=seed))
+        steps.append(keras.layers.RandomZoom(cfg.zoom_fraction, fill_mode="reflect", **f32))
     if cfg.rotation_deg:
-        steps.append(keras.layers.RandomRotation(cfg.rotation_deg / 360, "reflect", seed=seed))
+        steps.append(keras.layers.RandomRotation(cfg.rotation_deg / 360, "reflect", **f32))
     if cfg.brightness:
-        steps.append(keras.layers.RandomBrightness(cfg.brightness, value_range=unit, seed=seed))
+        steps.append(keras.layers.RandomBrightness(cfg.brightness, value_range=unit, **f32))
     if cfg.contrast:
-        steps.append(keras.layers.RandomContrast(cfg.contrast, value_range=unit, seed=seed))
+        steps.append(keras.layers.RandomContrast(cfg.contrast, value_range=unit, **f32))
     if cfg.blur_probability:
         steps.append(keras.layers.RandomGaussianBlur(cfg.blur_probability, kernel_size=3, sigma=(0.1, 1.2),
-                                                     value_range=unit, seed=seed))
+                                                     value_range=unit, **f32))
     if cfg.noise_stddev:
-        steps.append(keras.layers.GaussianNoise(cfg.noise_stddev, seed=seed))
+        steps.append(keras.layers.GaussianNoise(cfg.noise_stddev, **f32))
     if cfg.erasing_probability:
         steps.append(keras.layers.RandomErasing(cfg.erasing_probability, scale=(0.02, 0.2), fill_value=0.5,
-                                                value_range=unit, seed=seed))
-    return keras.Sequential(steps) if steps else None
+                                                value_range=unit, **f32))
+    return keras.Sequential(steps, name="augment") if steps else None
 
 
 class Batches(keras.utils.PyDataset):
-    """Training batches in an order drawn from (seed, epoch), optionally augmented by Keras preprocessing layers.
+    """Training batches in an order drawn from (seed, epoch), optionally mixed up (keras.layers.MixUp).
 
-    start_epoch(e) sets the order and the augmentation's random state from the epoch alone, so an epoch draws the
-    same batches whether the fit ran through or was resumed there. Under data parallelism every process draws and
-    augments the same global batch and feeds its own part of it (Cluster.local_part), so the fit sees what one
-    process would.
+    start_epoch(e) sets the order and the mixup's random state from the epoch alone, so an epoch draws the same
+    batches whether the fit ran through or was resumed there. Under data parallelism every process draws the same
+    global batch and feeds its own part of it (Cluster.local_part), so the fit sees what one process would.
     """
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None, batch_size: int,
-                 cfg: AugmentConfig, seed: int, teacher: keras.Model | None = None, cluster: Cluster = LOCAL):
+    def __init__(self, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None, batch_size: int, seed: int,
+                 mixup_alpha: float = 0.0, cluster: Cluster = LOCAL):
         super().__init__()
-        self.x, self.y, self.weights, self.batch_size, self.teacher = x, y, weights, batch_size, teacher
-        self.seed, self.cluster = seed, cluster
-        self.augment = augmenter(cfg, seed)
+        self.x, self.y, self.weights, self.batch_size, self.seed, self.cluster = x, y, weights, batch_size, seed, cluster
+        self.mixup = keras.layers.MixUp(mixup_alpha, dtype="float32") if mixup_alpha else None
         self.start_epoch(0)
 
     def start_epoch(self, epoch: int) -> None:
         self.order = np.random.default_rng(seed_for(self.seed, epoch)).permutation(len(self.x))
-        if self.augment is not None:
-            reseed(self.augment, seed_for(self.seed, epoch, 1))
+        if self.mixup is not None:
+            reseed(self.mixup, seed_for(self.seed, epoch, 1))
 
     def __len__(self) -> int:
         return self.cluster.batch_count(len(self.x), self.batch_size)
 
     def __getitem__(self, i: int):
         rows = np.sort(self.order[i * self.batch_size : (i + 1) * self.batch_size])
-        x = self.x[rows] if self.augment is None else self.augment(self.x[rows], training=True)
-        y = self.y[rows]
-        if self.teacher is not None:  # the teacher sees the same augmented faces as the student
-            y = distillation.with_teacher(y, keras.ops.convert_to_numpy(self.teacher(x, training=False)))
+        x, y = self.x[rows], self.y[rows]
+        if self.mixup is not None:
+            mixed = self.mixup({"images": x, "labels": y}, training=True)
+            x, y = (keras.ops.convert_to_numpy(mixed[key]) for key in ("images", "labels"))
         return self.cluster.local_part((x, y) if self.weights is None else (x, y, self.weights[rows]))
 
 
 class EpochSeeds(keras.callbacks.Callback):
-    """At each epoch's start, derive the batch order, augmentation and dropout streams from (seed, epoch).
+    """At each epoch's start, derive the batch order, mixup, augmentation and dropout streams from (seed, epoch).
 
-    Dropout's random state is not part of a checkpoint: without this a resumed fit would replay the masks of its
-    first epoch on the same batches, and its training metrics and weights would drift from the uninterrupted fit.
+    The layers' random states are not part of a checkpoint: without this a resumed fit would replay the masks and
+    augmentations of its first epoch on the same batches, and its weights would drift from the uninterrupted fit.
     """
 
     def __init__(self, seed: int, batches: Batches):
@@ -222,23 +251,22 @@ def fit(
 ) -> keras.Model:
     """Train on arrays['train'], validate on arrays['val'], continuing from checkpoint's last epoch if it has one.
 
-    Every finished epoch is checkpointed before the other callbacks see it. With distill_cfg.teacher_dir, the model
-    learns from the labels and the teacher's outputs (see distillation). On a cluster, the model and fit live in
-    its scope; batches, augmentation and teacher stay on this process. Returns the trained model in float32,
+    Every finished epoch is checkpointed before the other callbacks see it. Augmentation runs inside the compiled
+    train step (see training_wrapper). With distill_cfg.teacher_dir, the model learns from the labels and the
+    teacher's outputs (see distillation). On a cluster, the model, teacher and fit live in its scope; the batches
+    are drawn on this process. Returns the trained model in float32,
     whatever precision it trained in, so its saved architecture is portable, and on this process's devices alone.
     """
     keras.utils.set_random_seed(seed)
-    teacher = load_model_files(distill_cfg.teacher_dir) if distill_cfg and distill_cfg.teacher_dir else None
     x_train, y_train = _model_arrays(*arrays["train"])
     x_val, y_val = _model_arrays(*arrays["val"])
-    if teacher is not None:
-        y_val = distillation.with_teacher(y_val, teacher.predict(x_val, verbose=0))
     weights = sample_weights(arrays["train"][1], train_cfg.class_weight)
-    batches = Batches(x_train, y_train, weights, train_cfg.batch_size, augment_cfg, seed, teacher, cluster)
-    validation = (Batches(x_val, y_val, None, train_cfg.batch_size, AugmentConfig(), seed, cluster=cluster)
+    batches = Batches(x_train, y_train, weights, train_cfg.batch_size, seed, augment_cfg.mixup_alpha, cluster)
+    validation = (Batches(x_val, y_val, None, train_cfg.batch_size, seed, cluster=cluster)
                   if cluster.shards_batches else (x_val, y_val))
     with cluster.scope():
-        model = compile_model(model_cfg, train_cfg, distill_cfg)
+        teacher = load_model_files(distill_cfg.teacher_dir) if distill_cfg and distill_cfg.teacher_dir else None
+        model = compile_model(model_cfg, train_cfg, augment_cfg, distill_cfg, teacher)
         initial_epoch = checkpoint.restore(model) if checkpoint else 0
         model.fit(
             batches,

@@ -29,6 +29,8 @@ pilot() {  # NAME OVERRIDE...: the efficient recipe, 30 epochs, with the overrid
 crops=(-S model.crop_px=44 -S model.crop_jitter_px=2)
 pilot r2-base
 pilot r2-crop44 "${crops[@]}"
-pilot r2-crop44-ema "${crops[@]}" -S train.ema=true
+# EMA only shadows the weights (the raw ones train as without it), so an EMA run scores both: SGD's answers AdamW
+# against r2-crop44, and EMA against raw weights
 pilot r2-crop44-ema-sgd "${crops[@]}" -S train.ema=true -S train.optimizer=sgd -S train.lr=0.02 \
   -S train.weight_decay=0.0005
+pilot r2-crop44-ema "${crops[@]}" -S train.ema=true

@@ -20,13 +20,30 @@ def test_loss_mixes_cross_entropy_and_scaled_kl():
     labels = np.eye(7, dtype=np.float32)[[0, 3]]
     teacher = np.full((2, 7), 1 / 7, np.float32)
     student = np.array([[0.4, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1], [0.1, 0.1, 0.1, 0.4, 0.1, 0.1, 0.1]], np.float32)
-    y_true = distillation.with_teacher(labels, teacher)
+    y_pred = np.concatenate([student, teacher], axis=1)  # the training model's output: student, then teacher
     ce = -np.log(0.4)
     student_t = np.exp(np.log(student) / 2) / np.exp(np.log(student) / 2).sum(axis=1, keepdims=True)
     kl = (teacher * np.log(teacher / student_t)).sum(axis=1).mean()
     for weight in (0.0, 0.5, 1.0):
-        loss = distillation.DistillationLoss(temperature=2.0, weight=weight)(y_true, student)
+        loss = distillation.DistillationLoss(temperature=2.0, weight=weight)(labels, y_pred)
         assert float(loss) == pytest.approx((1 - weight) * ce + weight * 4 * kl, rel=1e-4)
+
+
+def test_the_teacher_sees_the_students_augmented_faces_in_inference_mode():
+    def network(dropout: float) -> keras.Model:  # the teacher's dropout would change its outputs in training mode
+        inputs = keras.Input((48, 48, 1))
+        x = keras.layers.Dropout(dropout)(keras.layers.Flatten()(inputs))
+        return keras.Model(inputs, keras.layers.Dense(7, activation="softmax")(x), name="reference")
+
+    student, teacher = network(0.0), network(0.5)
+    teacher.set_weights(student.get_weights())
+    augment = training.augmenter(compose_config("augment.flip=true", "augment.noise_stddev=0.5").augment)
+    wrapper = training.training_wrapper(student, augment, None, teacher)
+    faces = np.random.default_rng(0).random((4, 48, 48, 1), np.float32)
+    out = keras.ops.convert_to_numpy(wrapper(faces, training=True))
+    np.testing.assert_array_equal(out[:, :7], out[:, 7:])  # same faces, same weights, no teacher dropout
+    assert np.abs(out[:, :7] - keras.ops.convert_to_numpy(student(faces))).max() > 0.01  # the faces were augmented
+    assert training.saved_part(wrapper) is student and not wrapper.get_layer("teacher").trainable_weights
 
 
 def test_compact_student_is_a_quarter_of_the_reference():

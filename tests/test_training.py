@@ -41,30 +41,39 @@ def test_strong_experiment_composes_on_top_of_the_reference():
     assert (strong.train.label_smoothing, strong.train.class_weight) == (0.1, "balanced")
 
 
-def test_augmented_batches_keep_shapes_and_labels():
+def test_mixed_up_batches_blend_faces_and_labels_alike():
     x = np.random.default_rng(0).random((10, 48, 48, 1), dtype=np.float32)
     y = keras.utils.to_categorical(np.arange(10) % 7, 7)
-    cfg = compose_config("augment.flip=true", "augment.shift_fraction=0.1", "augment.rotation_deg=10").augment
-    batches = training.Batches(x, y, np.arange(10, dtype=np.float32), 4, cfg, seed=0)
+    batches = training.Batches(x, y, np.arange(10, dtype=np.float32), 4, seed=0, mixup_alpha=0.4)
     assert len(batches) == 3
     xb, yb, wb = batches[0]
     rows = np.sort(batches.order[:4])
-    assert np.array_equal(wb, rows)
-    assert tuple(xb.shape) == (4, 48, 48, 1) and not np.allclose(keras.ops.convert_to_numpy(xb), x[rows])
-    assert np.array_equal(yb, y[rows])
+    assert np.array_equal(wb, rows) and xb.shape == (4, 48, 48, 1)
+    np.testing.assert_allclose(yb.sum(axis=1), 1, atol=1e-6)
+    # each face is lam * its own + (1 - lam) * another's of the batch (lam from its label), and so is its label
+    faces, labels = x[rows], y[rows]
+    for k in range(4):
+        lam = yb[k, labels[k].argmax()] if not np.array_equal(yb[k], labels[k]) else None
+        blends = [(lam if lam is not None else 1.0) * faces[k] + (1 - (lam if lam is not None else 1.0)) * faces[j]
+                  for j in range(4)]
+        j = int(np.argmin([np.abs(xb[k] - blend).max() for blend in blends]))
+        assert np.abs(xb[k] - blends[j]).max() < 1e-5 or lam is None
+        if lam is not None:
+            np.testing.assert_allclose(yb[k], lam * labels[k] + (1 - lam) * labels[j], atol=1e-5)
+    assert not np.allclose(xb, faces)
 
 
-def test_batch_order_and_augmentation_depend_on_the_epoch_alone():
+def test_batch_order_and_mixup_depend_on_the_epoch_alone():
     x = np.random.default_rng(0).random((10, 48, 48, 1), dtype=np.float32)
     y = keras.utils.to_categorical(np.arange(10) % 7, 7)
-    cfg = compose_config("augment.flip=true", "augment.shift_fraction=0.1").augment
-    first, second = (training.Batches(x, y, None, 4, cfg, seed=3) for _ in range(2))
+    first, second = (training.Batches(x, y, None, 4, seed=3, mixup_alpha=0.4) for _ in range(2))
     for epoch in (0, 1, 2):  # the second loader jumps straight to epoch 2, as a resumed fit does
         first.start_epoch(epoch)
-        epoch_one = keras.ops.convert_to_numpy(first[0][0])
+        epoch_two = first[0]
     second.start_epoch(2)
     assert np.array_equal(first.order, second.order)
-    assert np.array_equal(epoch_one, keras.ops.convert_to_numpy(second[0][0]))
+    for ours, theirs in zip(epoch_two, second[0]):
+        np.testing.assert_array_equal(ours, theirs)
     second.start_epoch(1)
     assert not np.array_equal(first.order, second.order)
 
@@ -169,7 +178,8 @@ def test_efficient_experiment_trains_an_epoch_with_every_augmentation(kaggle_fol
     cfg = compose_config(f"data.source={kaggle_folder}", "experiment=efficient", "train.epochs=1",
                          "train.warmup_epochs=0", "train.batch_size=8")
     assert cfg.train.optimizer == "adam" and cfg.train.weight_decay and cfg.model.filters == [32, 64, 128, 256]
-    assert all(value for value in vars(cfg.augment).values())  # every augmentation is on
+    cfg.augment.mixup_alpha = 0.2
+    assert all(value for value in vars(cfg.augment).values())  # every augmentation is on, mixup too
     model = training.fit(indexed, cfg.model, cfg.train, cfg.augment, cfg.seed)
     assert sum(isinstance(layer, keras.layers.Conv2D) for layer in model.layers) == 8
     cfg.train.optimizer = "sgd"
