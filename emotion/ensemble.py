@@ -10,6 +10,7 @@ from pathlib import Path
 import keras
 
 from emotion.errors import ConfigError
+from emotion.inference import views
 from emotion.model_io import load_model_files
 from emotion.preprocess import INPUT_SHAPE
 
@@ -27,3 +28,9 @@ def average(models: list[keras.Model]) -> keras.Model:
 def average_of_folders(folders: list[str | Path]) -> keras.Model:
     """The ensemble of the model folders' models."""
     return average([load_model_files(folder) for folder in folders])
+
+
+def members_test_time(folders: list[str | Path]) -> views.TestTime:
+    """The members' test-time views, which the ensemble runs as a whole; plain if they differ."""
+    own = {views.read(folder) for folder in folders}
+    return own.pop() if len(own) == 1 else views.TestTime()

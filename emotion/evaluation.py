@@ -6,6 +6,7 @@ import keras
 import numpy as np
 from sklearn import metrics
 
+from emotion.inference.views import TestTime
 from emotion.labels import CLASS_NAMES
 from emotion.preprocess import to_model_input
 
@@ -33,22 +34,27 @@ class Scores:
         return flat
 
 
-def predict(model: keras.Model, faces_u8: np.ndarray, batch_size: int = 256, tta_flip: bool = False) -> np.ndarray:
-    """Class probabilities (N, 7) for uint8 faces (N, 48, 48); with tta_flip, averaged with the mirrored faces."""
-    if tta_flip:
-        return predict_views(model, faces_u8, batch_size)["tta_flip"]
-    return model.predict(to_model_input(faces_u8), batch_size=batch_size, verbose=0)
+def predict(model: keras.Model, faces_u8: np.ndarray, batch_size: int = 256,
+            test_time: TestTime = TestTime()) -> np.ndarray:
+    """Class probabilities (N, 7) for uint8 faces (N, 48, 48), averaged over the test-time views."""
+    return test_time.predict(lambda faces: model.predict(to_model_input(faces), batch_size=batch_size, verbose=0),
+                             faces_u8)
 
 
-def predict_views(model: keras.Model, faces_u8: np.ndarray, batch_size: int = 256) -> dict[str, np.ndarray]:
-    """Probabilities without ('plain') and with flip test-time augmentation ('tta_flip'), each face predicted once
-    as it is and once mirrored."""
-    return views(predict(model, faces_u8, batch_size), predict(model, faces_u8[:, :, ::-1], batch_size))
+def predict_views(model: keras.Model, faces_u8: np.ndarray, batch_size: int = 256,
+                  shift_px: int = 0) -> dict[str, np.ndarray]:
+    """Probabilities under every test-time scheme the model can run (see by_scheme), each view predicted once;
+    crops when it crops its input (shift_px > 0)."""
+    widest = TestTime("crops", shift_px) if shift_px else TestTime("flip")
+    return by_scheme(np.stack([predict(model, view, batch_size) for view in widest.views(faces_u8)]))
 
 
-def views(plain: np.ndarray, mirrored: np.ndarray) -> dict[str, np.ndarray]:
-    """{'plain': the faces' probabilities, 'tta_flip': their average with the mirrored faces' probabilities}."""
-    return {"plain": plain, "tta_flip": (plain + mirrored) / 2}
+def by_scheme(per_view: np.ndarray) -> dict[str, np.ndarray]:
+    """{'plain', 'tta_flip' and, from more than two views, 'tta_crops'} probabilities (N, 7) from those of each view
+    (V, N, 7), in TestTime.views' order: the faces' windows (the face as it is first), then their mirror images'."""
+    half = len(per_view) // 2
+    schemes = {"plain": per_view[0], "tta_flip": (per_view[0] + per_view[half]) / 2}
+    return schemes | ({"tta_crops": per_view.mean(axis=0)} if half > 1 else {})
 
 
 def headline(label_ids: np.ndarray, probs: np.ndarray) -> dict[str, float]:
@@ -59,8 +65,8 @@ def headline(label_ids: np.ndarray, probs: np.ndarray) -> dict[str, float]:
 
 
 def variants(label_ids: np.ndarray, probs_by_view: dict[str, np.ndarray], unique: np.ndarray) -> dict[str, dict]:
-    """Headline scores of each view (see views: without and with flip TTA), on all test faces and on those with
-    no copy in the training data (unique: boolean mask)."""
+    """Headline scores of each test-time scheme (see by_scheme), on all test faces and on those with no copy in the
+    training data (unique: boolean mask)."""
     return {
         **{name: headline(label_ids, probs) for name, probs in probs_by_view.items()},
         **{f"unique_{name}": headline(label_ids[unique], probs[unique]) for name, probs in probs_by_view.items()},

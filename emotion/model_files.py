@@ -12,7 +12,8 @@ INT8 = "model.int8.onnx"  # made by realtime.quantize; shipped with a model when
 INT8_TFLITE = "model.int8.tflite"  # the same for LiteRT, made and shipped beside it
 ENSEMBLE = "ensemble.json"  # an ensemble's member folders (stages.ensemble)
 CALIBRATION = "calibration.json"  # the temperature baked into the weights and the scores before/after (calibration)
-LOGGED = (ARCHITECTURE, WEIGHTS, CALIBRATION, INT8_TFLITE, INT8)  # logged as the MLflow run's model when present
+TEST_TIME = "test_time.json"  # the model's test-time views (emotion.inference.views); none: plain
+LOGGED = (ARCHITECTURE, WEIGHTS, CALIBRATION, TEST_TIME, INT8_TFLITE, INT8)  # logged as the MLflow run's model when present
 EXPECTED = "expected_predictions.json"  # the model's outputs on probe_faces(), to catch a broken file
 # the rest of an exported run or shipped model folder (see run_export, offline)
 PARAMS, HISTORY, METRICS, TAGS, CARD = "params.yaml", "history.csv", "metrics.json", "tags.json", "README.md"

@@ -7,6 +7,7 @@ import keras
 import numpy as np
 
 from emotion.errors import ModelInvalid
+from emotion.inference import views
 from emotion.model_files import (  # noqa: F401 - the names callers know model_io by
     ARCHITECTURE, CALIBRATION, CARD, CONFUSION, CURVES, EXPECTED, HISTORY, INT8, METRICS, ONNX, PARAMS, TAGS, WEIGHTS,
     check_model_folder,
@@ -14,15 +15,17 @@ from emotion.model_files import (  # noqa: F401 - the names callers know model_i
 from emotion.preprocess import to_model_input
 
 
-def save_model_files(model: keras.Model, folder: str | Path, calibration: dict | None = None) -> Path:
-    """Write model.json and model.weights.h5 (and calibration.json, the temperature baked into them) into folder
-    and return it."""
+def save_model_files(model: keras.Model, folder: str | Path, calibration: dict | None = None,
+                     test_time: views.TestTime = views.TestTime()) -> Path:
+    """Write model.json and model.weights.h5 (and calibration.json, the temperature baked into them; test_time.json,
+    its test-time views unless plain) into folder and return it."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / ARCHITECTURE).write_text(model.to_json())
     model.save_weights(folder / WEIGHTS)
     if calibration:
         (folder / CALIBRATION).write_text(json.dumps(calibration, indent=2) + "\n")
+    views.write(folder, test_time)
     return folder
 
 

@@ -10,6 +10,7 @@ import yaml
 from emotion import data, figures, runs, training
 from emotion.config import Config
 from emotion.distributed import LOCAL, Cluster
+from emotion.inference import views
 from emotion.model_io import CURVES, HISTORY, PARAMS, TAGS, save_model_files, write_expected_predictions
 
 
@@ -22,7 +23,7 @@ def train_to_folder(cfg: Config, arrays: dict, folder: str | Path, cluster: Clus
     with runs.TrainingRun(cfg.train.checkpoint_dir, settings, cfg.train.resume, cluster) as run:
         model = training.fit(arrays, cfg.model, cfg.train, cfg.augment, cfg.seed, [], cfg.distill, run, cluster)
         folder.mkdir(parents=True, exist_ok=True)
-        save_model_files(model, folder, training.calibrate(model, arrays, cfg.train))
+        save_model_files(model, folder, training.calibrate(model, arrays, cfg.train), views.of_model(cfg.model))
         write_expected_predictions(model, folder)
         history = run.history_table(training.history_metrics(cfg.train))
         history.to_csv(folder / HISTORY, index=False)

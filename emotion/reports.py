@@ -34,12 +34,13 @@ def write_training_report(history: pd.DataFrame, cfg: TrainConfig):
 
 
 def write_evaluation_report(scores: Scores, variants: dict, label_ids, probs, model_ref: dict, cfg: EvaluateConfig,
-                            calibrated: dict) -> dict:
+                            calibrated: dict, test_time: str) -> dict:
     """The full test report and the few metrics experiments compare (JSON), a per-image actual/predicted table and
     the confusion figure; returns the report.
 
-    model_ref names what was scored: {"run_id": ...} or {"model_dir": ...}; variants holds the headline scores
-    with and without flip TTA, on all test faces and on those without a copy in training.
+    model_ref names what was scored: {"run_id": ...} or {"model_dir": ...}; test_time the model's test-time scheme
+    that scores and probs come from; variants holds the headline scores of each scheme, on all test faces and on
+    those without a copy in training.
     """
     report = {
         **model_ref,
@@ -48,7 +49,7 @@ def write_evaluation_report(scores: Scores, variants: dict, label_ids, probs, mo
         "weighted_f1": round(scores.weighted_f1, 4),
         "per_class": {name: {k: round(v, 4) for k, v in row.items()} for name, row in scores.per_class.items()},
         "confusion_matrix": scores.confusion.tolist(),
-        "tta_flip": cfg.tta_flip,
+        "test_time": test_time,
         "variants": {name: {k: round(v, 4) for k, v in row.items()} for name, row in variants.items()},
         "calibration": {k: round(v, 4) for k, v in calibrated.items()},
     }

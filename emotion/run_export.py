@@ -18,7 +18,7 @@ from emotion import config, tracking
 from emotion.training import HISTORY_METRICS
 from emotion.errors import ModelNotFound
 from emotion.evaluation import Scores
-from emotion.model_files import LOGGED
+from emotion.model_files import LOGGED, TEST_TIME
 from emotion.model_io import (
     ARCHITECTURE, CALIBRATION, CARD, CONFUSION, CURVES, HISTORY, METRICS, PARAMS, TAGS, WEIGHTS, load_model_files,
     write_expected_predictions,
@@ -59,8 +59,8 @@ def export_run(run_id: str, folder: str | Path) -> Path:
     params, tags = tracking.run_params_and_tags(run_id)
     with tempfile.TemporaryDirectory() as tmp:
         downloaded = tracking.download_model(run_id, tmp)
-        for name in (ARCHITECTURE, WEIGHTS, CALIBRATION):
-            if (downloaded / name).exists():  # calibration.json: runs trained with train.calibrate
+        for name in (ARCHITECTURE, WEIGHTS, CALIBRATION, TEST_TIME):
+            if (downloaded / name).exists():  # calibration.json: runs trained with train.calibrate; test_time.json
                 shutil.copy(downloaded / name, folder / name)
         for name in FIGURES:
             tracking.download_artifact_if_logged(run_id, name, folder)

@@ -8,6 +8,7 @@ import numpy as np
 from emotion import config, data, reports, runs, tracking, training
 from emotion.config import Config
 from emotion.distributed import LOCAL, Cluster
+from emotion.inference import views
 from emotion.model_io import CURVES
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ def train_tracked(
                 tracking.log_epochs(run_id, run.history)  # epochs checkpointed but not logged before the stop
             model = training.fit(arrays, cfg.model, cfg.train, cfg.augment, cfg.seed,
                                  [tracking.EpochLogger(run_id), *callbacks], cfg.distill, run, cluster)
-            tracking.log_model(model, training.calibrate(model, arrays, cfg.train))
+            tracking.log_model(model, training.calibrate(model, arrays, cfg.train), views.of_model(cfg.model))
             history = run.history_table(training.history_metrics(cfg.train))  # as logged, without asking MLflow
             metrics, curves = reports.write_training_report(history, cfg.train)
             tracking.log_figure(curves, CURVES)

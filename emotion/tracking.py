@@ -20,6 +20,7 @@ from mlflow.exceptions import MlflowException
 from emotion.config import TrackingConfig
 from emotion.errors import ModelNotFound, TrackingUnavailable
 from emotion.inference.models import check_run_id, has_store, tracking_uri
+from emotion.inference.views import TestTime
 from emotion.model_io import save_model_files
 from emotion.project_files import workspace
 
@@ -190,11 +191,11 @@ class EpochLogger(keras.callbacks.Callback):
         log_epochs(self.run_id, [{"epoch": epoch + 1, **(logs or {})}])
 
 
-def log_model(model: keras.Model, calibration: dict | None = None) -> None:
-    """Log model.json + model.weights.h5 (and calibration.json) under the run's 'model' artifact folder, and the
-    calibration's scores as run metrics (val_ece, val_ece_calibrated, ...)."""
+def log_model(model: keras.Model, calibration: dict | None = None, test_time: TestTime = TestTime()) -> None:
+    """Log model.json + model.weights.h5 (and calibration.json, test_time.json) under the run's 'model' artifact
+    folder, and the calibration's scores as run metrics (val_ece, val_ece_calibrated, ...)."""
     with tempfile.TemporaryDirectory() as tmp:
-        mlflow.log_artifacts(str(save_model_files(model, tmp, calibration)), artifact_path=MODEL_ARTIFACTS)
+        mlflow.log_artifacts(str(save_model_files(model, tmp, calibration, test_time)), artifact_path=MODEL_ARTIFACTS)
     if calibration:
         mlflow.log_metrics(calibration)
 

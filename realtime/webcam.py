@@ -69,12 +69,12 @@ def run(args: argparse.Namespace, capture_factory=None) -> int:
         (frames, release), fps = inputs.camera_frames(args.camera, capture_factory or cv2.VideoCapture), 30.0
     try:
         folder = model_folder(cfg.tracking, cfg.realtime.cache_dir, args.run_id, args.model_uri, args.model_dir)
-        backend = load_backend(folder, args.backend or cfg.realtime.backend)
+        backend = load_backend(folder, args.backend or cfg.realtime.backend, cfg.realtime.test_time)
     except BaseException:
         if not args.image:
             release()
         raise
-    log.info("inference backend: %s", backend.name)
+    log.info("inference backend: %s, test-time views: %s", backend.name, backend.test_time.scheme)
     recognizer = EmotionRecognizer(backend, cfg.realtime)
     if args.image:
         return label_images(args, paths, recognizer)

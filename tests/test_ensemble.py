@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, compose_config
-from emotion import data, model_io, training
+from emotion import data, ensemble, model_io, training
+from emotion.inference import views
+from emotion.model_files import TEST_TIME
 from emotion.model import build_model
 from emotion.preprocess import to_model_input
 from stages import ensemble as ensemble_stage
@@ -37,6 +39,17 @@ def test_the_ensemble_folder_averages_its_members(members, workdir):
     faces = to_model_input(np.random.default_rng(0).integers(0, 256, (8, 48, 48), np.uint8))
     mean = np.mean([model_io.load_model_files(m).predict(faces, verbose=0) for m in members], axis=0)
     np.testing.assert_allclose(model_io.load_model_files(workdir / "ens").predict(faces, verbose=0), mean, atol=1e-6)
+
+
+def test_the_ensemble_runs_its_members_shared_test_time_views(members, workdir):
+    ensemble_stage.main(["plain", *members])
+    assert views.read(workdir / "plain") == views.TestTime() and not (workdir / "plain" / TEST_TIME).exists()
+    for member in members:
+        views.write(member, views.TestTime("flip"))
+    ensemble_stage.main(["flip", *members])
+    assert views.read(workdir / "flip") == views.TestTime("flip")
+    views.write(members[0], views.TestTime("crops", 2))  # members that disagree: plain
+    assert ensemble.members_test_time(members) == views.TestTime()
 
 
 def test_one_model_is_no_ensemble(members):

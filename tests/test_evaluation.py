@@ -6,7 +6,8 @@ import pytest
 
 from conftest import compose_config
 from emotion.data import without_training_copies
-from emotion.evaluation import flat_variants, predict, score, variants, views
+from emotion.evaluation import by_scheme, flat_variants, predict, predict_views, score, variants
+from emotion.inference.views import TestTime, shifted
 from emotion.model import build_model
 
 
@@ -29,9 +30,29 @@ def test_flip_tta_averages_a_face_and_its_mirror():
     model = build_model(compose_config("model.filters=[4]", "model.block_dropout=[0.0]", "model.dense_units=4").model)
     faces = np.random.default_rng(0).integers(0, 256, (3, 48, 48), np.uint8)
     plain, mirrored = predict(model, faces), predict(model, faces[:, :, ::-1])
-    np.testing.assert_allclose(predict(model, faces, tta_flip=True), (plain + mirrored) / 2, atol=1e-6)
+    flip = TestTime("flip")
+    np.testing.assert_allclose(predict(model, faces, test_time=flip), (plain + mirrored) / 2, atol=1e-6)
     symmetric = np.concatenate([faces[:, :, :24], faces[:, :, :24][:, :, ::-1]], axis=2)
-    np.testing.assert_allclose(predict(model, symmetric, tta_flip=True), predict(model, symmetric), atol=1e-6)
+    np.testing.assert_allclose(predict(model, symmetric, test_time=flip), predict(model, symmetric), atol=1e-6)
+
+
+def test_crops_average_ten_windows_that_the_models_centre_crop_sees():
+    cfg = compose_config("model.filters=[4]", "model.block_dropout=[0.0]", "model.dense_units=4", "model.crop_px=44",
+                         "model.crop_jitter_px=2", "model.test_time=crops").model
+    model = build_model(cfg)
+    faces = np.random.default_rng(0).integers(0, 256, (3, 48, 48), np.uint8)
+    crops = TestTime("crops", 2)
+    assert crops.count == 10 and crops.views(faces).shape == (10, 3, 48, 48)
+    # a window moved by (-2, +2): the centre 44 px of the moved face is the face's rows 4-47, columns 0-43
+    np.testing.assert_array_equal(shifted(faces, -2, 2)[:, 2:46, 2:46], faces[:, 4:48, 0:44])
+    windows = [np.pad(faces, ((0, 0), (2, 2), (2, 2)), mode="edge")[:, 2 - dy: 50 - dy, 2 - dx: 50 - dx]
+               for dy, dx in ((0, 0), (-2, -2), (-2, 2), (2, -2), (2, 2))]
+    by_hand = np.mean([predict(model, side) for w in windows for side in (w, w[:, :, ::-1])], axis=0)
+    np.testing.assert_allclose(predict(model, faces, test_time=crops), by_hand, atol=1e-6)
+    schemes = predict_views(model, faces, shift_px=2)
+    np.testing.assert_allclose(schemes["tta_crops"], by_hand, atol=1e-6)
+    np.testing.assert_allclose(schemes["tta_flip"], predict(model, faces, test_time=TestTime("flip")), atol=1e-6)
+    np.testing.assert_allclose(schemes["plain"], predict(model, faces), atol=1e-6)
 
 
 def test_unique_faces_exclude_those_with_a_copy_in_train_or_val():
@@ -45,7 +66,7 @@ def test_variants_score_plain_flip_and_unique_faces_separately():
     plain = np.eye(7)[[0, 1, 2, 2]]  # right on the first two
     flipped = np.eye(7)[[0, 1, 1, 6]] * 3  # right on all four: wins every average
     unique = np.array([False, True, True, True])
-    result = variants(labels, views(plain, flipped), unique)
+    result = variants(labels, by_scheme(np.stack([plain, flipped])), unique)
     assert result["plain"]["accuracy"] == 0.5 and result["tta_flip"]["accuracy"] == 1.0
     assert result["unique_plain"] == {"accuracy": pytest.approx(1 / 3), "macro_f1": pytest.approx(result[
         "unique_plain"]["macro_f1"]), "recall_disgust": 0.5, "images": 3}

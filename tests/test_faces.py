@@ -192,6 +192,7 @@ def test_the_server_takes_the_configured_detector(built):
 def test_batch_video_takes_the_configured_detector(built, tmp_path):
     from emotion.model_files import INT8_TFLITE
     from realtime.batch.videos import Video
+    from emotion.inference.backends import ModelFile
     from realtime.batch.worker import VideoLabeller
 
     path = tmp_path / "face.avi"
@@ -199,6 +200,6 @@ def test_batch_video_takes_the_configured_detector(built, tmp_path):
     for _ in range(3):
         writer.write(astronaut_frame())
     writer.release()
-    model = (default_model_dir() / INT8_TFLITE).read_bytes()
+    model = ModelFile((default_model_dir() / INT8_TFLITE).read_bytes())
     row = VideoLabeller(model, RealtimeConfig(detector="haar"), str(tmp_path / "out")).label(Video("face", str(path)))
     assert row["faces"] == 3 and built == ["haar"]

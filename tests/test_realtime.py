@@ -19,7 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from conftest import compose_config
 from emotion import figures, tracking
 from emotion.errors import ModelInvalid
-from emotion.inference.backends import KerasBackend, OnnxBackend, export_onnx, file_backend, load_backend
+from emotion.inference.backends import KerasBackend, ModelFile, OnnxBackend, export_onnx, file_backend, load_backend
 from emotion.inference.models import cached_model_dir
 from emotion.inference.recognizer import FrameResult, face_result
 from emotion.project_files import default_model_dir
@@ -272,7 +272,7 @@ def test_int8_backend_after_quantization(store, workdir):
     auto, onnx_int8, fp32 = load_backend(folder, "auto"), load_backend(folder, "onnx-int8"), load_backend(folder, "onnx")
     assert (auto.name, onnx_int8.name, fp32.name) == ("litert-int8", "onnx-int8", "onnx")
     expected = fp32.predict(faces[:8])
-    for int8 in (auto, onnx_int8, file_backend(auto.path.read_bytes()), file_backend(onnx_int8.path.read_bytes())):
+    for int8 in (auto, onnx_int8, file_backend(ModelFile(auto.path.read_bytes())), file_backend(ModelFile(onnx_int8.path.read_bytes()))):
         probs = int8.predict(faces[:8])
         assert probs.shape == (8, 7) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
         np.testing.assert_allclose(probs, expected, atol=0.05)

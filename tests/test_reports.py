@@ -16,12 +16,13 @@ def test_test_metrics_are_the_compared_few_and_the_report_holds_every_score(work
     probs = np.full((14, 7), 0.02) + 0.86 * np.eye(7)[predicted]
     variants = evaluation.variants(truth, {"plain": probs}, np.ones(14, bool))
     calibrated = calibration.test_scores(probs, truth, 2.0)
-    reports.write_evaluation_report(scores, variants, truth, probs, {"run_id": "abc"}, cfg, calibrated)
+    reports.write_evaluation_report(scores, variants, truth, probs, {"run_id": "abc"}, cfg, calibrated, "plain")
     metrics = json.loads((workdir / cfg.metrics_file).read_text())
     report = json.loads((workdir / cfg.report_file).read_text())
     assert metrics == {"accuracy": report["accuracy"], "macro_f1": report["macro_f1"],
                        "recall_disgust": report["per_class"]["disgust"]["recall"]}
     assert report["run_id"] == "abc" and set(report["variants"]) == {"plain", "unique_plain"}
+    assert report["test_time"] == "plain"
     assert evaluation.Scores.from_report(report).confusion.tolist() == scores.confusion.tolist()
     assert len(pd.read_csv(workdir / cfg.confusion_file)) == 14
     assert report["calibration"]["temperature"] == 2.0 and (workdir / cfg.reliability_file).stat().st_size > 10_000

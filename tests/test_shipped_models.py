@@ -10,6 +10,7 @@ import pytest
 from conftest import REAL_DATA, ROOT, compose_config
 from emotion import data, evaluation, model_io, tracking
 from emotion.inference.backends import load_backend
+from emotion.inference import views
 from emotion.preprocess import to_model_input
 
 SHIPPED = sorted(p.parent for p in (ROOT / "models").glob("*/model.json"))
@@ -32,7 +33,7 @@ def test_shipped_model_reloads_to_its_recorded_predictions(folder):
 def test_shipped_int8_models_agree_with_the_float_model(folder, backend):
     """Each shipped model has both int8 forms, and they label the probe faces as the float model does."""
     expected = np.array(json.loads((folder / model_io.EXPECTED).read_text()))
-    probs = load_backend(folder, backend).predict(model_io.probe_faces())
+    probs = load_backend(folder, backend, "plain").predict(model_io.probe_faces())
     assert (probs.argmax(axis=1) == expected.argmax(axis=1)).all()
     np.testing.assert_allclose(probs, expected, atol=0.08)
 
@@ -59,8 +60,7 @@ def test_test_accuracy_is_what_the_card_says(folder):
     faces_u8, label_ids = data.split_arrays(index, "test")
     recorded_split = json.loads((folder / model_io.TAGS).read_text())[tracking.TEST_SPLIT_TAG]
     assert data.test_split_hash(index.manifest) == recorded_split
-    recorded = json.loads((folder / "metrics.json").read_text())
-    probs = evaluation.predict(model_io.load_model_files(folder), faces_u8, tta_flip=recorded["tta_flip"])
+    probs = evaluation.predict(model_io.load_model_files(folder), faces_u8, test_time=views.read(folder))
     accuracy = evaluation.score(label_ids, probs.argmax(axis=1)).accuracy
     card = float(re.search(r"test accuracy \| ([0-9.]+) %", (folder / "README.md").read_text()).group(1))
     assert accuracy * 100 == pytest.approx(card, abs=0.1)

@@ -14,7 +14,7 @@ from test_realtime import NO_KERAS
 HYDRA_STAGES = {  # stage: options its help must name
     "index": ["data.source", "data.max_per_class", "data.val_fraction"],
     "train": ["experiment", "model", "train.epochs", "train.resume"],
-    "evaluate": ["evaluate.model_dir", "evaluate.tta_flip", "evaluate.register"],
+    "evaluate": ["evaluate.model_dir", "evaluate.register", "evaluate.batch_size"],
     "train_offline": ["+export_dir", "experiment"],
     "sweep": ["sweep.n_trials", "sweep.storage", "sweep.study", "sweep.pruner", "train.epochs"],
 }

@@ -37,7 +37,7 @@ def test_balanced_sample_weights_favour_rare_classes():
 def test_strong_experiment_composes_on_top_of_the_reference():
     strong, reference = compose_config("experiment=strong"), compose_config()
     assert strong.model.filters == reference.model.filters and strong.model.convs_per_block == 2
-    assert strong.augment.enabled and strong.train.schedule == "cosine" and strong.evaluate.tta_flip
+    assert strong.augment.enabled and strong.train.schedule == "cosine" and strong.model.test_time == "flip"
     assert (strong.train.label_smoothing, strong.train.class_weight) == (0.1, "balanced")
 
 
@@ -132,7 +132,7 @@ def test_resume_false_or_a_changed_config_start_a_new_run(cfg, indexed, mlflow_s
 
 
 @pytest.mark.parametrize("override, resumes", [
-    ("evaluate.tta_flip=true", True), ("realtime.detect_every=3", True), ("serve.port=9000", True),
+    ("evaluate.register=false", True), ("realtime.detect_every=3", True), ("serve.port=9000", True),
     ("train.resume=false", True), ("train.lr=0.001", False), ("augment.flip=true", False), ("seed=7", False)])
 def test_a_checkpoint_resumes_across_changes_that_do_not_shape_training(override, resumes):
     before = runs.settings_of(compose_config(), "hash")

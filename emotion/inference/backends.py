@@ -1,5 +1,5 @@
 """Inference backends: Keras (eager call), ONNX Runtime (converted once per model, checked against Keras) and LiteRT
-(the int8 .tflite model that realtime.quantize makes).
+(the int8 .tflite model that realtime.quantize makes); each averages over the model's test-time views (views).
 
 Keras (and with it TensorFlow or JAX) is imported only when a Keras model is loaded: a folder that holds its ONNX
 or TFLite models is labelled without it.
@@ -8,11 +8,13 @@ or TFLite models is labelled without it.
 import logging
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from emotion.errors import ModelInvalid, UserError
+from emotion.inference import views
 from emotion.inference.litert import litert_interpreter
 from emotion.model_files import INT8, INT8_TFLITE, ONNX
 from emotion.labels import NUM_CLASSES
@@ -23,7 +25,22 @@ log = logging.getLogger(__name__)
 ONNX_TOLERANCE = 1e-4
 
 
-class KerasBackend:
+class Backend:
+    """What every backend does: run the model on each test-time view of the faces and average."""
+
+    name = ""
+    test_time = views.TestTime()  # load_backend sets the model's own (or the one asked for)
+
+    def predict(self, faces_u8: np.ndarray) -> np.ndarray:
+        """Probabilities (N, 7) for uint8 faces (N, 48, 48), averaged over the test-time views."""
+        return self.test_time.predict(self.run, faces_u8)
+
+    def run(self, faces_u8: np.ndarray) -> np.ndarray:
+        """The model's probabilities (N, 7) for these faces as they are."""
+        raise NotImplementedError
+
+
+class KerasBackend(Backend):
     """Calls the Keras model directly: much faster than model.predict for one small batch."""
 
     name = "keras"
@@ -31,12 +48,11 @@ class KerasBackend:
     def __init__(self, model):
         self.model = model
 
-    def predict(self, faces_u8: np.ndarray) -> np.ndarray:
-        """Probabilities (N, 7) for uint8 faces (N, 48, 48)."""
+    def run(self, faces_u8: np.ndarray) -> np.ndarray:
         return np.asarray(self.model(to_model_input(faces_u8), training=False))
 
 
-class OnnxBackend:
+class OnnxBackend(Backend):
     """ONNX Runtime on the CPU, for a model file or its bytes (as a worker on another machine gets it)."""
 
     name = "onnx"
@@ -57,12 +73,11 @@ class OnnxBackend:
                                "use --backend keras") from err
         self.input_name = self.session.get_inputs()[0].name
 
-    def predict(self, faces_u8: np.ndarray) -> np.ndarray:
-        """Probabilities (N, 7) for uint8 faces (N, 48, 48)."""
+    def run(self, faces_u8: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: to_model_input(faces_u8)})[0]
 
 
-class LiteRTBackend:
+class LiteRTBackend(Backend):
     """An int8 .tflite model (a file or its bytes) on LiteRT, one thread, one face per call: the fastest way to label a
     frame's few faces on a CPU. The model ends in logits; the softmax runs here in float (int8 probabilities come in
     1/256 steps that do not sum to 1)."""
@@ -77,8 +92,7 @@ class LiteRTBackend:
         self.output = self.interpreter.get_output_details()[0]["index"]
         self.lock = threading.Lock()  # one interpreter: its tensors are not shared across threads
 
-    def predict(self, faces_u8: np.ndarray) -> np.ndarray:
-        """Probabilities (N, 7) for uint8 faces (N, 48, 48)."""
+    def run(self, faces_u8: np.ndarray) -> np.ndarray:
         faces = to_model_input(faces_u8)
         logits = np.empty((len(faces), NUM_CLASSES), np.float32)
         with self.lock:
@@ -90,10 +104,20 @@ class LiteRTBackend:
         return exp / exp.sum(axis=1, keepdims=True)
 
 
-def file_backend(model: bytes):
-    """The backend for a model file's bytes (as a worker on another machine gets it): LiteRT for a TFLite
-    flatbuffer, else ONNX Runtime."""
-    return LiteRTBackend(model) if model[4:8] == b"TFL3" else OnnxBackend(model)
+@dataclass(frozen=True)
+class ModelFile:
+    """A model file's bytes and the views to label with: what a worker on another machine needs."""
+
+    data: bytes
+    test_time: views.TestTime = views.TestTime()
+
+
+def file_backend(model: ModelFile) -> Backend:
+    """The backend for a model file (as a worker on another machine gets it): LiteRT for a TFLite flatbuffer, else
+    ONNX Runtime."""
+    backend = LiteRTBackend(model.data) if model.data[4:8] == b"TFL3" else OnnxBackend(model.data)
+    backend.test_time = model.test_time
+    return backend
 
 
 def export_onnx(model, folder: Path) -> Path:
@@ -117,13 +141,19 @@ def export_onnx(model, folder: Path) -> Path:
 INT8_BACKENDS = {"litert-int8": (INT8_TFLITE, LiteRTBackend), "onnx-int8": (INT8, OnnxBackend)}  # auto's order
 
 
-def load_backend(folder: str | Path, name: str = "auto"):
-    """The named backend for the model in folder.
+def load_backend(folder: str | Path, name: str = "auto", test_time: str = "model") -> Backend:
+    """The named backend for the model in folder, labelling from the model's own test-time views (or those named).
 
     'auto' picks the fastest available: an int8 model when folder holds one (made and checked with
     `python -m realtime.quantize`; TFLite on LiteRT before ONNX), else ONNX Runtime when installed, else Keras.
     """
     folder = Path(folder)
+    backend = _backend(folder, name)
+    backend.test_time = views.chosen(folder, test_time)
+    return backend
+
+
+def _backend(folder: Path, name: str) -> Backend:
     for int8_name, (file, backend_class) in INT8_BACKENDS.items():
         if name == int8_name or (name == "auto" and (folder / file).exists()):
             if not (folder / file).exists():

@@ -51,7 +51,8 @@ class EmotionRecognizer:
     @classmethod
     def from_dir(cls, folder: str | Path, backend: str = "auto", cfg: RealtimeConfig | None = None):
         """A recognizer for the model folder (model.json + weights, e.g. models/efficient); no MLflow needed."""
-        return cls(load_backend(check_model_folder(folder), backend), cfg)
+        cfg = cfg or RealtimeConfig()
+        return cls(load_backend(check_model_folder(folder), backend, cfg.test_time), cfg)
 
     @classmethod
     def from_mlflow(cls, model_uri: str | None = None, run_id: str | None = None, backend: str = "auto",
@@ -60,7 +61,7 @@ class EmotionRecognizer:
         champion; without an MLflow store, the shipped model), pulled once into the local cache."""
         cfg = cfg or RealtimeConfig()
         folder = models.model_folder(tracking or TrackingConfig(), cfg.cache_dir, run_id, model_uri)
-        return cls(load_backend(folder, backend), cfg)
+        return cls(load_backend(folder, backend, cfg.test_time), cfg)
 
     def classify(self, faces_u8: np.ndarray) -> np.ndarray:
         """Probabilities (N, 7), columns in CLASS_NAMES order, for ready 48x48 uint8 face crops (N, 48, 48)."""

@@ -38,18 +38,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def model_bytes(cfg, args: argparse.Namespace) -> bytes:
-    """The chosen model's file (by default its int8 TFLite or ONNX model, when the folder has one), checked to load."""
-    from emotion.inference.backends import LiteRTBackend, OnnxBackend, load_backend
+def model_file(cfg, args: argparse.Namespace):
+    """The chosen model's file (by default its int8 TFLite or ONNX model, when the folder has one), checked to load,
+    with its test-time views."""
+    from emotion.inference.backends import LiteRTBackend, ModelFile, OnnxBackend, load_backend
     from emotion.inference.models import model_folder
 
     folder = model_folder(cfg.tracking, cfg.realtime.cache_dir, args.run_id, args.model_uri, args.model_dir)
-    backend = load_backend(folder, args.backend or cfg.realtime.backend)
+    backend = load_backend(folder, args.backend or cfg.realtime.backend, cfg.realtime.test_time)
     if not isinstance(backend, LiteRTBackend | OnnxBackend):
         raise UserError(f"the batch tool runs model files, not --backend {backend.name}: use --backend litert-int8, "
                         "onnx-int8 or onnx")
-    log.info("model %s (%s)", backend.path, backend.name)
-    return backend.path.read_bytes()
+    log.info("model %s (%s, test-time views: %s)", backend.path, backend.name, backend.test_time.scheme)
+    return ModelFile(backend.path.read_bytes(), backend.test_time)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     log.info("%d videos, %d already done in %s", len(videos), len(videos) - len(todo), args.out)
     failures, totals, start = [], {"frames": 0, "videos": 0}, time.perf_counter()
     if todo:
-        model = model_bytes(cfg, args)
+        model = model_file(cfg, args)
         pool = (runners.RayPool(args.ray, model, cfg.realtime, store.location, len(todo)) if args.ray else
                 runners.LocalPool(model, cfg.realtime, store.location, args.workers))
 

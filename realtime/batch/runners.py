@@ -12,6 +12,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from emotion.config import RealtimeConfig
 from emotion.errors import UserError
+from emotion.inference.backends import ModelFile
 from realtime.batch.videos import Video
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ def label_all(videos: list[Video], pool, retries: int, report: Callable[[Video, 
 class LocalPool:
     """Worker processes on this machine (default: one per core), each with its own model."""
 
-    def __init__(self, model: bytes, cfg: RealtimeConfig, out: str, workers: int | None = None):
+    def __init__(self, model: ModelFile, cfg: RealtimeConfig, out: str, workers: int | None = None):
         from realtime.batch import worker
 
         self.capacity = workers or os.cpu_count() or 1
@@ -82,7 +83,7 @@ class RayPool:
     """One actor per CPU of a Ray cluster (at most one per video), each loading the model once; the workers write
     the output themselves, so it must be a location they all reach (shared folder, s3://, gs://)."""
 
-    def __init__(self, address: str, model: bytes, cfg: RealtimeConfig, out: str, videos: int):
+    def __init__(self, address: str, model: ModelFile, cfg: RealtimeConfig, out: str, videos: int):
         self.ray, self.connected = connect(address)
         from realtime.batch.worker import VideoLabeller
 

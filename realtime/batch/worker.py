@@ -9,7 +9,7 @@ from pathlib import PurePosixPath
 import cv2
 
 from emotion.config import RealtimeConfig
-from emotion.inference.backends import file_backend
+from emotion.inference.backends import ModelFile, file_backend
 from emotion.inference.recognizer import EmotionRecognizer
 from emotion.inference.summary import EmotionSummary
 from emotion.labels import CLASS_NAMES
@@ -18,9 +18,9 @@ from realtime.batch.videos import Video
 
 
 class VideoLabeller:
-    """Labels videos with one model file (its bytes: the file need not exist where this runs) into one output."""
+    """Labels videos with one model file (its bytes and views: the file need not exist where this runs) into one output."""
 
-    def __init__(self, model: bytes, cfg: RealtimeConfig, out: str):
+    def __init__(self, model: ModelFile, cfg: RealtimeConfig, out: str):
         cv2.setNumThreads(1)  # a video per core: threads inside a worker (OpenCV's, the decoder's, the model
         # runtime's, already 1) would only contend with the other workers
         self.recognizer = EmotionRecognizer(file_backend(model), cfg)
@@ -71,7 +71,7 @@ def local_copy(uri: str):
 _labeller: VideoLabeller | None = None
 
 
-def start_process(model: bytes, cfg: RealtimeConfig, out: str) -> None:
+def start_process(model: ModelFile, cfg: RealtimeConfig, out: str) -> None:
     global _labeller
     _labeller = VideoLabeller(model, cfg, out)
 

@@ -86,8 +86,8 @@ class Labeller:
                             choice.model_dir)
 
     def _load(self, folder: Path):
-        backend = load_backend(folder, self.choice.backend or self.cfg.realtime.backend)
-        log.info("serving %s with %s", folder, backend.name)
+        backend = load_backend(folder, self.choice.backend or self.cfg.realtime.backend, self.cfg.realtime.test_time)
+        log.info("serving %s with %s (test-time views: %s)", folder, backend.name, backend.test_time.scheme)
         return backend
 
     def _reload(self) -> bool:

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Long trainings one after another, each a DVC experiment (`dvc exp run -n NAME -S ...`, tracked in MLflow), in a
+# worktree of this repository pinned to one commit, so that later changes to the checkout do not disturb them.
+#   FER2013_SOURCE=~/fer2013.zip bash scripts/experiments.sh PLAN [COMMIT]
+# PLAN names scripts/plans/PLAN.sh: one `experiment NAME -S key=value ...` line per training (data.source and a
+# checkpoint folder of its own are added). COMMIT: HEAD when the plan's worktree is first made.
+# Run it again to go on: finished experiments are skipped, a stopped one resumes from its last epoch's checkpoint.
+# Runs at low priority. State in .PLAN/: worktree/ (git- and DVC-ignored; results in its `dvc exp show` and its
+# MLflow store worktree/mlflow.db), logs/NAME.log, done/NAME. Selection: validation split only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+plan=${1:?name a plan in scripts/plans, e.g. pilots}
+[ -f "scripts/plans/$plan.sh" ] || { echo "error: no scripts/plans/$plan.sh" >&2; exit 1; }
+: "${FER2013_SOURCE:?set FER2013_SOURCE to the FER2013 zip, folder or fer2013.csv}"
+state=$root/.$plan
+worktree=$state/worktree
+[ -d "$worktree" ] || git worktree add --detach "$worktree" "${2:-HEAD}"
+mkdir -p "$state/logs" "$state/done"
+source "$root/.venv/bin/activate"
+cd "$worktree"
+echo "$plan in $worktree at $(git rev-parse --short HEAD)"
+
+experiment() {  # NAME OVERRIDE...
+  local name=$1
+  shift
+  [ -f "$state/done/$name" ] && return 0
+  echo "$(date -u +%FT%TZ) $name: $*"
+  nice -n 10 dvc exp run -n "$name" -S "data.source=$FER2013_SOURCE" -S "train.checkpoint_dir=checkpoints/$name" "$@" \
+    > "$state/logs/$name.log" 2>&1
+  touch "$state/done/$name"
+}
+
+source "$root/scripts/plans/$plan.sh"

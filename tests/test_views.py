@@ -1,0 +1,53 @@
+"""Test-time views: a model folder's own scheme reaches every inference path (backends, recognizer, batch workers),
+can be overridden, and a broken test_time.json says what to do."""
+
+import json
+
+import numpy as np
+import pytest
+
+from emotion.config import RealtimeConfig
+from emotion.errors import ConfigError, ModelInvalid
+from emotion.inference import views
+from emotion.inference.backends import ModelFile, file_backend, load_backend
+from emotion.inference.recognizer import EmotionRecognizer
+from emotion.model_files import INT8_TFLITE, TEST_TIME
+from emotion.project_files import project_path
+
+EFFICIENT = project_path("models/efficient")  # trained with model.test_time=flip
+
+
+@pytest.fixture
+def faces():
+    return np.random.default_rng(0).integers(0, 256, (5, 48, 48), np.uint8)
+
+
+def test_the_shipped_default_is_labelled_with_its_own_flip_views_on_every_backend(faces):
+    assert views.read(EFFICIENT) == views.TestTime("flip")
+    for name in ("litert-int8", "onnx-int8"):
+        plain = load_backend(EFFICIENT, name, "plain")
+        own = load_backend(EFFICIENT, name)
+        assert (own.test_time.scheme, plain.test_time.scheme) == ("flip", "plain")
+        np.testing.assert_allclose(own.predict(faces), (plain.predict(faces) + plain.predict(faces[:, :, ::-1])) / 2,
+                                   atol=1e-6)
+
+
+def test_the_recognizer_and_the_batch_workers_run_the_views_asked_for(faces):
+    flip = EmotionRecognizer.from_dir(EFFICIENT).classify(faces)
+    plain = EmotionRecognizer.from_dir(EFFICIENT, cfg=RealtimeConfig(test_time="plain")).classify(faces)
+    assert not np.allclose(flip, plain)
+    worker = file_backend(ModelFile((EFFICIENT / INT8_TFLITE).read_bytes(), views.TestTime("flip")))
+    np.testing.assert_allclose(worker.predict(faces), flip, atol=1e-6)
+
+
+def test_crops_need_a_model_that_crops_and_a_bad_file_names_itself(tmp_path):
+    with pytest.raises(ConfigError, match="test-time crops need a model that crops its input"):
+        views.chosen(EFFICIENT, "crops")
+    with pytest.raises(ConfigError, match=r"realtime.test_time='mirror': use model \(the model's own\) or one of"):
+        RealtimeConfig(test_time="mirror")
+    (tmp_path / TEST_TIME).write_text(json.dumps({"scheme": "mirror"}))
+    with pytest.raises(ModelInvalid, match=r"test_time.json: not a test-time scheme .+ or delete it for plain$"):
+        views.read(tmp_path)
+    views.write(tmp_path, views.TestTime())  # plain without crops: nothing to record, the file stays
+    views.write(tmp_path, views.TestTime("crops", 2))
+    assert views.read(tmp_path) == views.TestTime("crops", 2) and views.chosen(tmp_path, "flip").shift_px == 0
