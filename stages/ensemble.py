@@ -1,8 +1,8 @@
 """Average trained models into one ensemble model folder:
 `python -m stages.ensemble ensembles/<name> models/a models/b [...]`.
 
-The folder holds an ordinary model (model.json + weights, the members inside), its expected predictions and
-ensemble.json (its members): score it with `python -m stages.evaluate evaluate.model_dir=ensembles/<name>
+The folder holds an ordinary model (model.json + weights, the members inside), its expected predictions,
+ensemble.json (its members) and the members' test-time views when they share them: score it with `python -m stages.evaluate evaluate.model_dir=ensembles/<name>
 data.source=...`, distil it with `dvc exp run -S experiment=distill_ensemble -S distill.teacher_dir=ensembles/<name>`.
 """
 
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     model = ensemble.average_of_folders(args.members)
-    folder = model_io.save_model_files(model, args.folder)
+    folder = model_io.save_model_files(model, args.folder, test_time=ensemble.members_test_time(args.members))
     model_io.write_expected_predictions(model, folder)
     (folder / ENSEMBLE).write_text(json.dumps({"members": [str(Path(m)) for m in args.members]}, indent=2)
                                           + "\n")

@@ -21,6 +21,7 @@ def main(raw: DictConfig) -> None:
     from emotion import (  # here: --help starts without TensorFlow
         calibration, config, data, evaluation, model_files, model_io, reports, tracking,
     )
+    from emotion.inference import views
 
     cfg = config.validate(raw)
     if cfg.evaluate.model_dir:
@@ -33,22 +34,24 @@ def main(raw: DictConfig) -> None:
         folder = tracking.download_model(run_id)
         faces_u8, label_ids = data.load_cache(cfg.data.index_dir, splits=("test",))["test"]
         manifest = data.load_manifest(cfg.data.index_dir)
-    model = model_io.load_model_files(folder)
-    probs_by_view = evaluation.predict_views(model, faces_u8, cfg.evaluate.batch_size)
-    probs = probs_by_view["tta_flip" if cfg.evaluate.tta_flip else "plain"]
+    model, test_time = model_io.load_model_files(folder), views.read(folder)  # the views its users get
+    probs_by_view = evaluation.predict_views(model, faces_u8, cfg.evaluate.batch_size, test_time.shift_px)
+    probs = probs_by_view[views.VARIANTS[test_time.scheme]]
     scores = evaluation.score(label_ids, probs.argmax(axis=1))
     variants = evaluation.variants(label_ids, probs_by_view, data.without_training_copies(manifest))
     model_ref = {"run_id": run_id} if run_id else {"model_dir": cfg.evaluate.model_dir}
     calibrated = calibration.test_scores(probs, label_ids, model_files.temperature_of(folder))
-    reports.write_evaluation_report(scores, variants, label_ids, probs, model_ref, cfg.evaluate, calibrated)
+    reports.write_evaluation_report(scores, variants, label_ids, probs, model_ref, cfg.evaluate, calibrated,
+                                    test_time.scheme)
     if run_id:
         tracking.log_scores(run_id, scores.flat() | evaluation.flat_variants(variants) | calibrated,
                             [cfg.evaluate.figure_file, cfg.evaluate.reliability_file], data.test_split_hash(manifest))
         if cfg.evaluate.register:
             log.info("registry aliases: %s", tracking.register(run_id, cfg.tracking.registered_model, scores.accuracy))
-    unique = variants["unique_tta_flip" if cfg.evaluate.tta_flip else "unique_plain"]
-    log.info("%s: test accuracy %.4f, macro-F1 %.4f on %d images; %.4f on the %d without a copy in training; "
-             "ECE %.4f (%.4f without its temperature %.3f)", next(iter(model_ref.values())), scores.accuracy,
+    unique = variants[f"unique_{views.VARIANTS[test_time.scheme]}"]
+    log.info("%s (%s): test accuracy %.4f, macro-F1 %.4f on %d images; %.4f on the %d without a copy in training; "
+             "ECE %.4f (%.4f without its temperature %.3f)", next(iter(model_ref.values())), test_time.scheme,
+             scores.accuracy,
              scores.macro_f1, len(label_ids), unique["accuracy"], unique["images"], calibrated["test_ece_calibrated"],
              calibrated["test_ece"], calibrated["temperature"])
 
