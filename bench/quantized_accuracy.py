@@ -10,10 +10,11 @@ model only if it loses at most 0.5 points.
 import argparse
 from pathlib import Path
 
-from emotion import data, evaluation
+from emotion.data import dataset
+from emotion.evaluation import scoring
 from emotion.inference import views
 from emotion.inference.backends import INT8_BACKENDS, load_backend
-from emotion.model_io import load_model_files
+from emotion.tracking.model_io import load_model_files
 
 
 def main() -> None:
@@ -23,9 +24,9 @@ def main() -> None:
     parser.add_argument("--test-time", default="model", help="views: model (its own), plain, flip or crops")
     args = parser.parse_args()
     test_time = views.chosen(args.model_dir, args.test_time)
-    faces_u8, label_ids = data.load_cache(args.index_dir, splits=("test",))["test"]
-    unique = data.without_training_copies(data.load_manifest(args.index_dir))
-    probs = {"float32 Keras": evaluation.predict(load_model_files(args.model_dir), faces_u8, test_time=test_time)}
+    faces_u8, label_ids = dataset.load_cache(args.index_dir, splits=("test",))["test"]
+    unique = dataset.without_training_copies(dataset.load_manifest(args.index_dir))
+    probs = {"float32 Keras": scoring.predict(load_model_files(args.model_dir), faces_u8, test_time=test_time)}
     for name, (file, _) in INT8_BACKENDS.items():
         if (Path(args.model_dir) / file).exists():
             probs[name] = load_backend(args.model_dir, name, args.test_time).predict(faces_u8)
@@ -37,9 +38,9 @@ def main() -> None:
     reference = None
     for name, p in probs.items():
         predicted = p.argmax(axis=1)
-        scores = evaluation.score(label_ids, predicted)
+        scores = scoring.score(label_ids, predicted)
         reference = scores.accuracy if reference is None else reference
-        no_copy = evaluation.score(label_ids[unique], predicted[unique]).accuracy
+        no_copy = scoring.score(label_ids[unique], predicted[unique]).accuracy
         print(f"{name:<14} {scores.accuracy:8.4f} {scores.macro_f1:8.4f} {no_copy:8.4f} "
               f"{100 * (scores.accuracy - reference):+18.2f}")
 

@@ -32,13 +32,13 @@ import numpy as np
 import skimage.data
 
 from emotion.config import Config
+from emotion.data.preprocess import crop_face, to_model_input
 from emotion.inference import views
 from emotion.inference.backends import INT8_BACKENDS, KerasBackend, OnnxBackend, export_onnx, load_backend
 from emotion.inference.faces import HaarDetector, face_detector
 from emotion.inference.recognizer import EmotionRecognizer
-from emotion.model import build_model
-from emotion.model_io import load_model_files, save_model_files
-from emotion.preprocess import crop_face, to_model_input
+from emotion.tracking.model_io import load_model_files, save_model_files
+from emotion.training.model import build_model
 from realtime import overlay
 from realtime.quantize import calibration_faces, quantize
 

@@ -9,10 +9,11 @@ import argparse
 
 import pandas as pd
 
-from emotion import data, evaluation
+from emotion.data import dataset
+from emotion.evaluation import scoring
+from emotion.evaluation.perturbations import PERTURBATIONS
 from emotion.inference import views
-from emotion.model_io import load_model_files
-from emotion.perturbations import PERTURBATIONS
+from emotion.tracking.model_io import load_model_files
 
 
 def main() -> None:
@@ -22,13 +23,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the perturbations")
     parser.add_argument("--plain", action="store_true", help="no test-time views, whatever the models' own")
     args = parser.parse_args()
-    faces_u8, label_ids = data.load_cache(args.index_dir, splits=("test",))["test"]
+    faces_u8, label_ids = dataset.load_cache(args.index_dir, splits=("test",))["test"]
     inputs = {"clean": faces_u8} | {name: perturb(faces_u8, args.seed) for name, perturb in PERTURBATIONS.items()}
     table = {}
     for folder in args.model_dirs:
         model, test_time = load_model_files(folder), views.TestTime() if args.plain else views.read(folder)
         print(f"{folder}: test-time views {test_time.scheme}")
-        table[folder] = {name: evaluation.score(label_ids, evaluation.predict(model, faces, test_time=test_time)
+        table[folder] = {name: scoring.score(label_ids, scoring.predict(model, faces, test_time=test_time)
                                                 .argmax(axis=1)).accuracy for name, faces in inputs.items()}
     accuracy = pd.DataFrame(table)
     drop = accuracy.loc["clean"] - accuracy

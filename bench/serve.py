@@ -29,9 +29,9 @@ import numpy as np
 import skimage.data
 
 from emotion.config import Config, RealtimeConfig
+from emotion.data.preprocess import crop_face
 from emotion.inference.faces import face_detector
 from emotion.inference.recognizer import EmotionRecognizer, as_bgr
-from emotion.preprocess import crop_face
 from emotion.project_files import default_model_dir
 from realtime.options import load_config
 from realtime.serve import uploads

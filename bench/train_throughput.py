@@ -1,5 +1,5 @@
 """Training throughput, in one process on the same images: a plain model.fit on in-memory arrays, the pipeline's
-training.fit without augmentation, training.fit with the configured augmentation (in the compiled train step), and
+trainer.fit without augmentation, trainer.fit with the configured augmentation (in the compiled train step), and
 as a yardstick the same augmentation layers run eagerly on each batch in the input pipeline (how it was done before).
 
 Training time only (validation excluded), the first epoch (tracing, warm-up) dropped. The configuration is
@@ -16,11 +16,13 @@ import keras
 import numpy as np
 from hydra import compose, initialize_config_dir
 
-from emotion import config, data, training
+from emotion import config
 from emotion.config import AugmentConfig
-from emotion.labels import NUM_CLASSES
-from emotion.preprocess import to_model_input
+from emotion.data import dataset
+from emotion.data.labels import NUM_CLASSES
+from emotion.data.preprocess import to_model_input
 from emotion.project_files import project_path
+from emotion.training import augmentation, trainer
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -40,7 +42,7 @@ class EpochTimer(keras.callbacks.Callback):
 def load_arrays(index_dir: str, n_images: int) -> dict:
     """Real faces from the index cache when there is one, else random ones."""
     try:
-        arrays = data.load_cache(index_dir)
+        arrays = dataset.load_cache(index_dir)
         print(f"images: {index_dir} (first {n_images} train, first 512 val)")
     except Exception:  # noqa: BLE001 - no index yet: benchmark on random faces instead
         rng = np.random.default_rng(0)
@@ -55,7 +57,7 @@ def pipeline_rate(arrays: dict, cfg: config.Config, augment: AugmentConfig) -> E
     timer = EpochTimer()
     with tempfile.TemporaryDirectory() as tmp:
         cfg.train.checkpoint_dir = tmp
-        training.fit(arrays, cfg.model, cfg.train, augment, cfg.seed, [timer])
+        trainer.fit(arrays, cfg.model, cfg.train, augment, cfg.seed, [timer])
     return timer
 
 
@@ -77,7 +79,7 @@ class HostAugmented(keras.utils.PyDataset):
 def plain_rate(arrays: dict, cfg: config.Config, augment: AugmentConfig | None = None) -> EpochTimer:
     """model.fit on the arrays; with augment, on HostAugmented batches of them."""
     keras.utils.set_random_seed(cfg.seed)
-    model = training.compile_model(cfg.model, cfg.train)
+    model = trainer.compile_model(cfg.model, cfg.train)
     x, y = to_model_input(arrays["train"][0]), keras.utils.to_categorical(arrays["train"][1], NUM_CLASSES)
     xv, yv = to_model_input(arrays["val"][0]), keras.utils.to_categorical(arrays["val"][1], NUM_CLASSES)
     timer = EpochTimer()
@@ -85,7 +87,7 @@ def plain_rate(arrays: dict, cfg: config.Config, augment: AugmentConfig | None =
         model.fit(x, y, batch_size=cfg.train.batch_size, epochs=cfg.train.epochs, shuffle=True,
                   validation_data=(xv, yv), callbacks=[timer], verbose=0)
     else:
-        model.fit(HostAugmented(x, y, cfg.train.batch_size, training.augmenter(augment)), epochs=cfg.train.epochs,
+        model.fit(HostAugmented(x, y, cfg.train.batch_size, augmentation.augmenter(augment)), epochs=cfg.train.epochs,
                   validation_data=(xv, yv), callbacks=[timer], verbose=0)
     keras.mixed_precision.set_dtype_policy("float32")
     return timer
@@ -107,8 +109,8 @@ def main() -> None:
 
     timers = {
         "plain model.fit": plain_rate(arrays, copy.deepcopy(cfg)),
-        "training.fit, no augmentation": pipeline_rate(arrays, copy.deepcopy(cfg), AugmentConfig()),
-        "training.fit, augmented": pipeline_rate(arrays, copy.deepcopy(cfg), cfg.augment),
+        "trainer.fit, no augmentation": pipeline_rate(arrays, copy.deepcopy(cfg), AugmentConfig()),
+        "trainer.fit, augmented": pipeline_rate(arrays, copy.deepcopy(cfg), cfg.augment),
         "augmented per batch, eagerly": plain_rate(arrays, copy.deepcopy(cfg), cfg.augment),
     }
     rates = {}

@@ -3,8 +3,8 @@
 import cv2
 import numpy as np
 
-from emotion.inference.recognizer import FrameResult
-from emotion.labels import CLASS_NAMES
+from emotion.data.labels import CLASS_NAMES
+from emotion.inference.records import FrameResult
 
 GREEN, WHITE, GREY, DARK = (80, 200, 80), (255, 255, 255), (100, 100, 100), (40, 40, 40)
 FONT = cv2.FONT_HERSHEY_SIMPLEX

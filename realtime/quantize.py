@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from emotion import data
+from emotion.data import dataset
+from emotion.data.preprocess import to_model_input
 from emotion.inference.backends import export_onnx
-from emotion.model_files import INT8, INT8_TFLITE
-from emotion.model_io import load_model_files
-from emotion.preprocess import to_model_input
+from emotion.tracking.model_files import INT8, INT8_TFLITE
+from emotion.tracking.model_io import load_model_files
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def quantize_onnx(folder: str | Path, calibration_u8: np.ndarray) -> Path:
 
 def calibration_faces(index_dir: str | Path, count: int = 512, seed: int = 0) -> np.ndarray:
     """A seeded random sample of training faces (never test faces) for calibration."""
-    faces_u8, _ = data.load_cache(index_dir, splits=("train",))["train"]
+    faces_u8, _ = dataset.load_cache(index_dir, splits=("train",))["train"]
     return faces_u8[np.random.default_rng(seed).permutation(len(faces_u8))[:count]]
 
 

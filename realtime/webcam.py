@@ -19,7 +19,8 @@ from emotion.errors import UserError
 from emotion.inference import inputs
 from emotion.inference.backends import load_backend
 from emotion.inference.models import model_folder
-from emotion.inference.recognizer import EmotionRecognizer, FrameResult
+from emotion.inference.recognizer import EmotionRecognizer
+from emotion.inference.records import FrameResult
 from realtime import options, overlay
 
 log = logging.getLogger("realtime.webcam")

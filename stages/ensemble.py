@@ -2,8 +2,8 @@
 `python -m stages.ensemble ensembles/<name> models/a models/b [...]`.
 
 The folder holds an ordinary model (model.json + weights, the members inside), its expected predictions,
-ensemble.json (its members) and the members' test-time views when they share them: score it with `python -m stages.evaluate evaluate.model_dir=ensembles/<name>
-data.source=...`, distil it with `dvc exp run -S experiment=distill_ensemble -S distill.teacher_dir=ensembles/<name>`.
+ensemble.json (its members) and the members' test-time views when they share them: score it with `python -m
+stages.evaluate evaluate.model_dir=ensembles/<name> data.source=...`, distil it with `dvc exp run -S experiment=distill_ensemble -S distill.teacher_dir=ensembles/<name>`.
 """
 
 import argparse
@@ -21,12 +21,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("folder", help="the ensemble's model folder to write (created if missing)")
     parser.add_argument("members", nargs="+", help="two or more model folders (model.json + model.weights.h5)")
     args = parser.parse_args(argv)
-    from emotion import ensemble, model_io  # after parsing: --help starts without TensorFlow
-    from emotion.model_files import ENSEMBLE
+    from emotion.inference import views  # after parsing: --help starts without TensorFlow
+    from emotion.tracking import model_io
+    from emotion.tracking.model_files import ENSEMBLE
+    from emotion.training import ensemble
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     model = ensemble.average_of_folders(args.members)
-    folder = model_io.save_model_files(model, args.folder, test_time=ensemble.members_test_time(args.members))
+    test_time = views.record(ensemble.members_test_time(args.members))
+    folder = model_io.save_model_files(model, args.folder, test_time=test_time)
     model_io.write_expected_predictions(model, folder)
     (folder / ENSEMBLE).write_text(json.dumps({"members": [str(Path(m)) for m in args.members]}, indent=2)
                                           + "\n")

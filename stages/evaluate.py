@@ -18,36 +18,37 @@ log = logging.getLogger(__name__)
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 @user_errors_exit
 def main(raw: DictConfig) -> None:
-    from emotion import (  # here: --help starts without TensorFlow
-        calibration, config, data, evaluation, model_files, model_io, reports, tracking,
-    )
+    from emotion import config  # here: --help starts without TensorFlow
+    from emotion.data import dataset
+    from emotion.evaluation import calibration, reports, scoring
     from emotion.inference import views
+    from emotion.tracking import model_files, model_io, registry, runs, store
 
     cfg = config.validate(raw)
     if cfg.evaluate.model_dir:
         run_id, folder = None, cfg.evaluate.model_dir
-        index = data.index_source(cfg.data, cfg.seed)
-        (faces_u8, label_ids), manifest = data.split_arrays(index, "test"), index.manifest
+        index = dataset.index_source(cfg.data, cfg.seed)
+        (faces_u8, label_ids), manifest = dataset.split_arrays(index, "test"), index.manifest
     else:
-        tracking.setup(cfg.tracking)
-        run_id = tracking.read_run_pointer(cfg.train.run_file)
-        folder = tracking.download_model(run_id)
-        faces_u8, label_ids = data.load_cache(cfg.data.index_dir, splits=("test",))["test"]
-        manifest = data.load_manifest(cfg.data.index_dir)
+        runs.setup(cfg.tracking)
+        run_id = store.read_run_pointer(cfg.train.run_file)
+        folder = runs.download_model(run_id)
+        faces_u8, label_ids = dataset.load_cache(cfg.data.index_dir, splits=("test",))["test"]
+        manifest = dataset.load_manifest(cfg.data.index_dir)
     model, test_time = model_io.load_model_files(folder), views.read(folder)  # the views its users get
-    probs_by_view = evaluation.predict_views(model, faces_u8, cfg.evaluate.batch_size, test_time.shift_px)
+    probs_by_view = scoring.predict_views(model, faces_u8, cfg.evaluate.batch_size, test_time.shift_px)
     probs = probs_by_view[views.VARIANTS[test_time.scheme]]
-    scores = evaluation.score(label_ids, probs.argmax(axis=1))
-    variants = evaluation.variants(label_ids, probs_by_view, data.without_training_copies(manifest))
+    scores = scoring.score(label_ids, probs.argmax(axis=1))
+    variants = scoring.variants(label_ids, probs_by_view, dataset.without_training_copies(manifest))
     model_ref = {"run_id": run_id} if run_id else {"model_dir": cfg.evaluate.model_dir}
     calibrated = calibration.test_scores(probs, label_ids, model_files.temperature_of(folder))
     reports.write_evaluation_report(scores, variants, label_ids, probs, model_ref, cfg.evaluate, calibrated,
                                     test_time.scheme)
     if run_id:
-        tracking.log_scores(run_id, scores.flat() | evaluation.flat_variants(variants) | calibrated,
-                            [cfg.evaluate.figure_file, cfg.evaluate.reliability_file], data.test_split_hash(manifest))
+        runs.log_scores(run_id, scores.flat() | scoring.flat_variants(variants) | calibrated,
+                            [cfg.evaluate.figure_file, cfg.evaluate.reliability_file], dataset.test_split_hash(manifest))
         if cfg.evaluate.register:
-            log.info("registry aliases: %s", tracking.register(run_id, cfg.tracking.registered_model, scores.accuracy))
+            log.info("registry aliases: %s", registry.register(run_id, cfg.tracking.registered_model, scores.accuracy))
     unique = variants[f"unique_{views.VARIANTS[test_time.scheme]}"]
     log.info("%s (%s): test accuracy %.4f, macro-F1 %.4f on %d images; %.4f on the %d without a copy in training; "
              "ECE %.4f (%.4f without its temperature %.3f)", next(iter(model_ref.values())), test_time.scheme,

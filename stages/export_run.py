@@ -13,11 +13,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("run_id", help="the MLflow run to export (32 hex characters; mlflow ui lists them)")
     parser.add_argument("folder", help="where to write it, e.g. models/<name> (created if missing)")
     args = parser.parse_args(argv)
-    from emotion import run_export, tracking  # after parsing: --help starts without TensorFlow or MLflow
+    from emotion.tracking import export, runs  # after parsing: --help starts without TensorFlow or MLflow
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    tracking.setup(TrackingConfig())
-    logging.info("run %s -> %s", args.run_id, run_export.export_run(args.run_id, args.folder))
+    runs.setup(TrackingConfig())
+    logging.info("run %s -> %s", args.run_id, export.export_run(args.run_id, args.folder))
 
 
 if __name__ == "__main__":

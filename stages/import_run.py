@@ -18,13 +18,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--run-file", help="also write the run id here (artifacts/train_run.json lets the evaluate "
                                            "stage score the imported run)")
     args = parser.parse_args(argv)
-    from emotion import run_export, tracking  # after parsing: --help starts without TensorFlow or MLflow
+    from emotion.tracking import export, runs, store  # after parsing: --help starts without TensorFlow or MLflow
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    tracking.setup(TrackingConfig())
-    run_id, aliases = run_export.import_run(args.folder, args.registered_model)
+    runs.setup(TrackingConfig())
+    run_id, aliases = export.import_run(args.folder, args.registered_model)
     if args.run_file:
-        tracking.write_run_pointer(run_id, args.run_file)
+        store.write_run_pointer(run_id, args.run_file)
     logging.info("%s -> MLflow run %s; registry aliases: %s", args.folder, run_id, aliases or "none (no metrics.json)")
 
 

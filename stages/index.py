@@ -13,15 +13,16 @@ log = logging.getLogger(__name__)
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 @user_errors_exit
 def main(raw: DictConfig) -> None:
-    from emotion import config, data, index_report  # here: --help starts without TensorFlow
+    from emotion import config  # here: --help starts without TensorFlow
+    from emotion.data import dataset, index_report
 
     cfg = config.validate(raw)
-    index = data.index_source(cfg.data, cfg.seed)
-    out = data.write_index(index, cfg.data.index_dir)
+    index = dataset.index_source(cfg.data, cfg.seed)
+    out = dataset.write_index(index, cfg.data.index_dir)
     report = index_report.write_index_report(index, cfg.data)
     log.info(
         "indexed %s images (train %s, val %s, test %s), %d rejected -> %s",
-        f"{len(index.manifest):,}", *(f"{report['images'][s]:,}" for s in data.ALL_SPLITS), len(index.rejects), out,
+        f"{len(index.manifest):,}", *(f"{report['images'][s]:,}" for s in dataset.ALL_SPLITS), len(index.rejects), out,
     )
 
 

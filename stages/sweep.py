@@ -15,11 +15,14 @@ log = logging.getLogger(__name__)
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 @user_errors_exit
 def main(raw: DictConfig) -> None:
-    from emotion import config, data, sweep, tracking  # here: --help starts without TensorFlow
+    from emotion import config  # here: --help starts without TensorFlow
+    from emotion.data import dataset
+    from emotion.tracking import runs
+    from emotion.training import sweep
 
     cfg = config.validate(raw)
-    arrays = data.load_cache(cfg.data.index_dir)
-    tracking.setup(cfg.tracking)
+    arrays = dataset.load_cache(cfg.data.index_dir)
+    runs.setup(cfg.tracking)
     job = HydraConfig.get()
     base = list(job.overrides.task)  # each trial: this command line, then the trial's parameters
     study, best = sweep.run(cfg, arrays,

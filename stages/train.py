@@ -14,17 +14,20 @@ log = logging.getLogger(__name__)
 @user_errors_exit
 def main(raw: DictConfig) -> None:
     # imported here: --help starts without TensorFlow
-    from emotion import config, data, distributed, tracked_training, tracking, training
+    from emotion import config
+    from emotion.data import dataset
+    from emotion.tracking import runs, store
+    from emotion.training import distributed, tracked, trainer
 
     cfg = config.validate(raw)
     cluster = distributed.connect(cfg.train)
-    arrays = data.load_cache(cfg.data.index_dir)
+    arrays = dataset.load_cache(cfg.data.index_dir)
     if not cluster.is_chief:  # process 0 tracks the run and writes the outputs
-        training.fit_in_step(cfg, arrays, cluster)
+        trainer.fit_in_step(cfg, arrays, cluster)
         return
-    tracking.setup(cfg.tracking)
-    run_id, metrics = tracked_training.train_tracked(cfg, arrays, cluster=cluster)
-    tracking.write_run_pointer(run_id, cfg.train.run_file)
+    runs.setup(cfg.tracking)
+    run_id, metrics = tracked.train_tracked(cfg, arrays, cluster=cluster)
+    store.write_run_pointer(run_id, cfg.train.run_file)
     log.info("run %s: best val_accuracy %.3f at epoch %d", run_id, metrics["best_val_accuracy"], metrics["best_epoch"])
 
 

@@ -15,15 +15,17 @@ log = logging.getLogger(__name__)
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 @user_errors_exit
 def main(raw: DictConfig) -> None:
-    from emotion import config, data, distributed, offline, training  # here: --help starts without TensorFlow
+    from emotion import config  # here: --help starts without TensorFlow
+    from emotion.data import dataset
+    from emotion.training import distributed, offline, trainer
 
     with open_dict(raw):
         export_dir = raw.pop("export_dir", "runs/offline")
     cfg = config.validate(raw)
     cluster = distributed.connect(cfg.train)
-    arrays = data.load_cache(cfg.data.index_dir)
+    arrays = dataset.load_cache(cfg.data.index_dir)
     if not cluster.is_chief:  # process 0 writes the export folder
-        training.fit_in_step(cfg, arrays, cluster)
+        trainer.fit_in_step(cfg, arrays, cluster)
         return
     history = offline.train_to_folder(cfg, arrays, export_dir, cluster)
     best = history.loc[history["val_accuracy"].idxmax()]

@@ -16,7 +16,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from emotion import config
-from emotion.labels import CLASS_NAMES, CSV_EMOTION_NAMES
+from emotion.data.labels import CLASS_NAMES, CSV_EMOTION_NAMES
 from services import mlflow_server, postgres  # noqa: F401  (fixtures: real servers for tests marked services)
 
 ROOT = Path(__file__).resolve().parents[1]

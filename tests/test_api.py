@@ -7,9 +7,9 @@ import pytest
 
 from conftest import ROOT
 from emotion import EmotionRecognizer
+from emotion.data.labels import CLASS_NAMES
+from emotion.data.preprocess import crop_face
 from emotion.errors import UserError
-from emotion.labels import CLASS_NAMES
-from emotion.preprocess import crop_face
 from emotion.project_files import default_model_dir
 from test_realtime import astronaut_frame
 

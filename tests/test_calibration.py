@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from conftest import compose_config
-from emotion import calibration
-from emotion.model import build_model
-from emotion.preprocess import to_model_input
+from emotion.data.preprocess import to_model_input
+from emotion.evaluation import calibration
+from emotion.training.model import build_model
 
 
 def drawn(rng, count: int, sharpen: float) -> tuple[np.ndarray, np.ndarray]:

@@ -9,14 +9,15 @@ import pandas as pd
 import pytest
 
 from conftest import PER_CLASS, compose_config
-from emotion import data, runs
+from emotion.data import dataset
+from emotion.data.labels import CLASS_NAMES
 from emotion.errors import DataError
-from emotion.labels import CLASS_NAMES
+from emotion.training import checkpoints
 
 
 def index(source, *overrides):
     cfg = compose_config(f"data.source={source}", *overrides)
-    return data.index_source(cfg.data, cfg.seed)
+    return dataset.index_source(cfg.data, cfg.seed)
 
 
 def test_folder_zip_and_csv_give_the_same_images(kaggle_folder, kaggle_zip, fer_csv):
@@ -45,7 +46,7 @@ def test_validation_split_is_stratified_seeded_and_from_train_only(kaggle_folder
     assert (first.manifest["split"] == "test").sum() == PER_CLASS * len(CLASS_NAMES)
     pd.testing.assert_frame_equal(first.manifest, again.manifest)
     other_seed = compose_config(f"data.source={kaggle_folder}", "seed=7")
-    assert not data.index_source(other_seed.data, other_seed.seed).manifest.equals(first.manifest)
+    assert not dataset.index_source(other_seed.data, other_seed.seed).manifest.equals(first.manifest)
 
 
 def test_max_per_class_subsets_train_and_keeps_the_test_split_whole(kaggle_folder):
@@ -53,41 +54,41 @@ def test_max_per_class_subsets_train_and_keeps_the_test_split_whole(kaggle_folde
     counts = result.manifest.assign(split=result.manifest["split"].replace("val", "train"))
     assert (counts.groupby(["split", "label"]).size()["train"] == 2).all()
     assert (counts.groupby(["split", "label"]).size()["test"] == PER_CLASS).all()
-    assert data.test_split_hash(result.manifest) == data.test_split_hash(whole.manifest)
+    assert dataset.test_split_hash(result.manifest) == dataset.test_split_hash(whole.manifest)
 
 
 def test_test_split_hash_names_the_test_images_whatever_the_source_kind(kaggle_folder, kaggle_zip, fer_csv):
     manifests = [index(source).manifest for source in (kaggle_folder, kaggle_zip, fer_csv)]
-    assert len({data.test_split_hash(manifest) for manifest in manifests}) == 1
+    assert len({dataset.test_split_hash(manifest) for manifest in manifests}) == 1
     one_less = manifests[0].drop(index=manifests[0].index[manifests[0]["split"] == "test"][0])
-    assert data.test_split_hash(one_less) != data.test_split_hash(manifests[0])
+    assert dataset.test_split_hash(one_less) != dataset.test_split_hash(manifests[0])
 
 
 def test_cache_round_trip_and_test_split_only_on_request(kaggle_folder, workdir):
     result = index(kaggle_folder)
-    data.write_index(result, "data/index")
-    arrays = data.load_cache("data/index")
+    dataset.write_index(result, "data/index")
+    arrays = dataset.load_cache("data/index")
     assert set(arrays) == {"train", "val"}
-    test_faces, test_ids = data.load_cache("data/index", splits=("test",))["test"]
+    test_faces, test_ids = dataset.load_cache("data/index", splits=("test",))["test"]
     rows = (result.manifest["split"] == "test").to_numpy()
     assert np.array_equal(test_faces, result.faces_u8[rows])
     assert np.array_equal(test_ids, result.manifest.loc[rows, "label_id"])
-    assert len(data.manifest_hash("data/index")) == 64
+    assert len(dataset.manifest_hash("data/index")) == 64
 
 
 def test_runs_record_the_source_the_index_read(kaggle_folder, workdir, monkeypatch):
     """FER2013_SOURCE stands in for the default data.source: params name the folder actually indexed."""
     monkeypatch.setenv("FER2013_SOURCE", str(kaggle_folder))
     cfg = compose_config()
-    data.write_index(data.index_source(cfg.data, cfg.seed), cfg.data.index_dir)
+    dataset.write_index(dataset.index_source(cfg.data, cfg.seed), cfg.data.index_dir)
     monkeypatch.delenv("FER2013_SOURCE")  # the train stage may run in another shell
     assert cfg.data.source == "kaggle:msambare/fer2013"
-    assert runs.logged_config(cfg)["data"]["source"] == str(kaggle_folder)
+    assert checkpoints.logged_config(cfg)["data"]["source"] == str(kaggle_folder)
 
 
 def test_missing_cache_says_to_run_index(workdir):
     with pytest.raises(DataError, match="run the index stage first"):
-        data.load_cache("nowhere")
+        dataset.load_cache("nowhere")
 
 
 def test_kaggle_source_downloads_through_kagglehub(kaggle_folder, monkeypatch):
@@ -128,7 +129,7 @@ def test_corrupt_wrong_size_and_colour_images_are_rejected_and_listed(folder_cop
         "test/fear/colour.png": "is a colour image (3 channels), FER2013 is grayscale; convert or remove it",
     }
     assert "test/fear/gray_as_bgr.png" in set(result.manifest["ref"])
-    data.write_index(result, "data/index")
+    dataset.write_index(result, "data/index")
     assert pd.read_csv("data/index/rejects.csv")["ref"].tolist() == list(reasons)
 
 
@@ -231,11 +232,11 @@ def test_a_huge_zip_entry_is_rejected_without_being_read(kaggle_folder, tmp_path
 
 
 def test_a_training_only_index_has_no_test_faces_and_the_same_training_data_hash(kaggle_zip, workdir):
-    full = data.index_source(compose_config(f"data.source={kaggle_zip}").data, 42)
-    data.write_index(full, "full")
-    train_only = data.index_source(compose_config(f"data.source={kaggle_zip}", "data.splits=[train]").data, 42)
-    data.write_index(train_only, "train_only")
+    full = dataset.index_source(compose_config(f"data.source={kaggle_zip}").data, 42)
+    dataset.write_index(full, "full")
+    train_only = dataset.index_source(compose_config(f"data.source={kaggle_zip}", "data.splits=[train]").data, 42)
+    dataset.write_index(train_only, "train_only")
     assert set(train_only.manifest["split"]) == {"train", "val"}
-    assert data.manifest_hash("train_only") == data.manifest_hash("full")
+    assert dataset.manifest_hash("train_only") == dataset.manifest_hash("full")
     with pytest.raises(DataError, match="train_only has no test split: it was indexed with data.splits=\\[train\\]"):
-        data.load_cache("train_only", splits=("test",))
+        dataset.load_cache("train_only", splits=("test",))

@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 
 from conftest import compose_config
-from emotion import data, distillation, model_io, training
-from emotion.model import build_model
+from emotion.data import dataset
+from emotion.tracking import model_io
+from emotion.training import augmentation, distillation, trainer
+from emotion.training.model import build_model
 
 
 def test_soften_at_temperature_one_is_identity_and_flattens_above():
@@ -37,13 +39,13 @@ def test_the_teacher_sees_the_students_augmented_faces_in_inference_mode():
 
     student, teacher = network(0.0), network(0.5)
     teacher.set_weights(student.get_weights())
-    augment = training.augmenter(compose_config("augment.flip=true", "augment.noise_stddev=0.5").augment)
-    wrapper = training.training_wrapper(student, augment, None, teacher)
+    augment = augmentation.augmenter(compose_config("augment.flip=true", "augment.noise_stddev=0.5").augment)
+    wrapper = trainer.training_wrapper(student, augment, None, teacher)
     faces = np.random.default_rng(0).random((4, 48, 48, 1), np.float32)
     out = keras.ops.convert_to_numpy(wrapper(faces, training=True))
     np.testing.assert_array_equal(out[:, :7], out[:, 7:])  # same faces, same weights, no teacher dropout
     assert np.abs(out[:, :7] - keras.ops.convert_to_numpy(student(faces))).max() > 0.01  # the faces were augmented
-    assert training.saved_part(wrapper) is student and not wrapper.get_layer("teacher").trainable_weights
+    assert trainer.saved_part(wrapper) is student and not wrapper.get_layer("teacher").trainable_weights
 
 
 def test_compact_student_is_a_quarter_of_the_reference():
@@ -54,13 +56,13 @@ def test_compact_student_is_a_quarter_of_the_reference():
 @pytest.mark.slow
 @pytest.mark.parametrize("augment", ["none", "standard"])
 def test_distilled_fit_trains_a_student(cfg, workdir, augment):
-    data.write_index(data.index_source(cfg.data, cfg.seed), cfg.data.index_dir)
-    arrays = data.load_cache(cfg.data.index_dir)
+    dataset.write_index(dataset.index_source(cfg.data, cfg.seed), cfg.data.index_dir)
+    arrays = dataset.load_cache(cfg.data.index_dir)
     model_io.save_model_files(build_model(compose_config("model=compact").model), workdir / "teacher")
     student_cfg = compose_config(f"data.source={cfg.data.source}", "model=compact", f"augment={augment}",
                                  "train.epochs=1", "train.batch_size=8", f"distill.teacher_dir={workdir / 'teacher'}")
     history = keras.callbacks.History()
-    model = training.fit(arrays, student_cfg.model, student_cfg.train, student_cfg.augment, student_cfg.seed,
+    model = trainer.fit(arrays, student_cfg.model, student_cfg.train, student_cfg.augment, student_cfg.seed,
                          [history], student_cfg.distill)
     assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(history.history)
     assert model.output_shape == (None, 7) and np.isfinite(history.history["loss"]).all()

@@ -14,9 +14,11 @@ import pytest
 from mlflow import MlflowClient
 
 from conftest import ROOT, compose_config, write_kaggle_folder
-from emotion import data, distributed, model_io, runs, tracking, training
 from emotion.config import TrainConfig
+from emotion.data import dataset
 from emotion.errors import CheckpointUnreadable, ConfigError
+from emotion.tracking import model_io, runs, store
+from emotion.training import checkpoints, distributed, trainer
 
 
 @pytest.mark.parametrize(
@@ -71,21 +73,21 @@ def test_each_process_feeds_its_part_of_a_global_batch_cut_to_the_device_count()
 
 def test_other_processes_load_process_0s_checkpoint_or_say_the_folder_is_not_shared(tmp_path, monkeypatch):
     cfg = compose_config("model.filters=[8]", "model.block_dropout=[0.1]", "model.dense_units=8")
-    trained, fresh = (training.compile_model(cfg.model, cfg.train) for _ in range(2))
+    trained, fresh = (trainer.compile_model(cfg.model, cfg.train) for _ in range(2))
     trained.optimizer.build(trained.trainable_variables)
-    with runs.TrainingRun(tmp_path, {"any": "settings"}) as run:
+    with checkpoints.CheckpointFolder(tmp_path, {"any": "settings"}) as run:
         run.save(trained, 2, {"loss": 1.0})
     other = distributed.Cluster(process_id=1, num_processes=2)
     monkeypatch.setattr(distributed.Cluster, "broadcast", lambda self, value: 2)  # process 0 resumes from epoch 2
-    assert training.weights_digest(fresh) != training.weights_digest(trained)
-    with runs.CheckpointReader(tmp_path, other) as checkpoint:
+    assert trainer.weights_digest(fresh) != trainer.weights_digest(trained)
+    with checkpoints.CheckpointReader(tmp_path, other) as checkpoint:
         assert checkpoint.restore(fresh) == 2
-    assert training.weights_digest(fresh) == training.weights_digest(trained)
+    assert trainer.weights_digest(fresh) == trainer.weights_digest(trained)
     monkeypatch.setattr(distributed.Cluster, "broadcast", lambda self, value: 3)
     message = (r"^process 0 resumes from epoch 3 but process 1 finds epoch 2 in .+: "
                r"put train.checkpoint_dir on a filesystem every process shares$")
     with pytest.raises(CheckpointUnreadable, match=message):
-        runs.CheckpointReader(tmp_path, other).__enter__()
+        checkpoints.CheckpointReader(tmp_path, other).__enter__()
 
 
 @pytest.mark.slow
@@ -96,8 +98,8 @@ def test_mirrored_trains_and_checkpoints_under_tensorflows_strategy(tmp_path):
     rng = np.random.default_rng(0)
     arrays = {split: (rng.integers(0, 256, (n, 48, 48), np.uint8), np.arange(n) % 7) for split, n in
               (("train", 10), ("val", 3))}
-    with runs.TrainingRun(tmp_path, {"any": "settings"}, cluster=cluster) as run:
-        model = training.fit(arrays, cfg.model, cfg.train, cfg.augment, cfg.seed, [], cfg.distill, run, cluster)
+    with checkpoints.CheckpointFolder(tmp_path, {"any": "settings"}, cluster=cluster) as run:
+        model = trainer.fit(arrays, cfg.model, cfg.train, cfg.augment, cfg.seed, [], cfg.distill, run, cluster)
         assert run.epochs_done == 1 and model.distribute_strategy is cluster.distribution
 
 
@@ -139,13 +141,13 @@ def finish(process: subprocess.Popen) -> str:
 def logged_model(cwd: Path):
     """The model process 0 logged in cwd's MLflow store, and the number of runs there."""
     client = MlflowClient(f"sqlite:///{cwd}/mlflow.db")
-    runs = client.search_runs([client.get_experiment_by_name("fer2013").experiment_id])
-    run_id = tracking.read_run_pointer(cwd / "artifacts/train_run.json")
-    tracking.mlflow.set_tracking_uri(f"sqlite:///{cwd}/mlflow.db")
+    found = client.search_runs([client.get_experiment_by_name("fer2013").experiment_id])
+    run_id = store.read_run_pointer(cwd / "artifacts/train_run.json")
+    runs.mlflow.set_tracking_uri(f"sqlite:///{cwd}/mlflow.db")
     try:
-        return model_io.load_model_files(tracking.download_model(run_id, cwd / "downloaded")), len(runs)
+        return model_io.load_model_files(runs.download_model(run_id, cwd / "downloaded")), len(found)
     finally:
-        tracking.mlflow.set_tracking_uri(None)
+        runs.mlflow.set_tracking_uri(None)
 
 
 @pytest.mark.services
@@ -153,7 +155,7 @@ def test_two_jax_processes_train_as_one_and_only_process_0_tracks_and_writes(tmp
     pytest.importorskip("jax", reason="JAX is not installed: pip install -e '.[dev]' brings it")
     cfg = compose_config(f"data.source={write_kaggle_folder(tmp_path / 'fer', per_class=5)}",
                          f"data.index_dir={tmp_path / 'index'}")
-    data.write_index(data.index_source(cfg.data, cfg.seed), cfg.data.index_dir)
+    dataset.write_index(dataset.index_source(cfg.data, cfg.seed), cfg.data.index_dir)
     cluster = ["train.distribution=data_parallel", f"train.coordinator_address=127.0.0.1:{free_port()}",
                "train.num_processes=2", f"train.checkpoint_dir={tmp_path / 'checkpoints'}"]  # shared by both
     # process 1 runs in a folder of its own, to show that it writes nothing; all three run at once
@@ -166,12 +168,12 @@ def test_two_jax_processes_train_as_one_and_only_process_0_tracks_and_writes(tmp
         for process in processes:
             process.kill()
 
-    chief, runs = logged_model(tmp_path / "chief")
+    chief, count = logged_model(tmp_path / "chief")
     alone, _ = logged_model(tmp_path / "alone")
-    assert runs == 1
+    assert count == 1
     assert "global batch 14 over 2 devices" in chief_log
     assert re.search(r"process 1 of 2 done in step with process 0 \(weights (\w+)\)", other_log)[1] == (
-        training.weights_digest(chief))  # identical weights, bit for bit
+        trainer.weights_digest(chief))  # identical weights, bit for bit
     assert not {"mlflow.db", "artifacts", "metrics", "plots"} & {path.name for path in (tmp_path / "other").iterdir()}
     assert not list((tmp_path / "checkpoints").glob("*.weights.h5"))  # process 0 dropped it when done
     for mine, reference in zip(chief.get_weights(), alone.get_weights()):  # measured: 1.5e-8 apart at most

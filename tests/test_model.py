@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 
 from conftest import compose_config
-from emotion import model_io, training
-from emotion.inference.backends import export_onnx
 from emotion.errors import ConfigError, ModelNotFound
-from emotion.model import build_model
+from emotion.inference.backends import export_onnx
+from emotion.tracking import model_io
+from emotion.training import trainer
+from emotion.training.model import build_model
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +55,8 @@ def test_a_cropping_model_sees_the_centre_and_trains_on_random_windows(tmp_path)
     crop = keras.Model(model.input, model.get_layer("face_crop").output)
     x = np.random.default_rng(0).random((16, 48, 48, 1), dtype=np.float32)
     np.testing.assert_array_equal(np.asarray(crop(x, training=True)), x[:, 2:46, 2:46])  # no randomness saved
-    wrapper = training.compile_model(cfg.model, cfg.train)  # training puts the jitter in front
-    assert training.saved_part(wrapper).name == model.name and wrapper.input_shape == model.input_shape
+    wrapper = trainer.compile_model(cfg.model, cfg.train)  # training puts the jitter in front
+    assert trainer.saved_part(wrapper).name == model.name and wrapper.input_shape == model.input_shape
     moved = np.asarray(wrapper.get_layer("crop_jitter")(x, training=True))[:, 2:46, 2:46]
     assert (np.abs(moved - x[:, 2:46, 2:46]).max(axis=(1, 2, 3)) > 0.01).sum() > 8
     folder = model_io.save_model_files(model, tmp_path / "m")  # standard layers: the safe JSON reload keeps them

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from emotion.inference.recognizer import FrameResult, face_result
+from emotion.inference.records import FrameResult, face_result
 from realtime import overlay
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import ROOT
 from emotion import project_files
-from emotion.labels import CLASS_NAMES
+from emotion.data.labels import CLASS_NAMES
 from test_realtime import NO_KERAS, astronaut_frame
 
 SCRIPTS = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]

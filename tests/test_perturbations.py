@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from emotion import perturbations
-from emotion.perturbations import PERTURBATIONS
+from emotion.evaluation import perturbations
+from emotion.evaluation.perturbations import PERTURBATIONS
 
 
 def faces() -> np.ndarray:

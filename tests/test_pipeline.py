@@ -16,9 +16,11 @@ import yaml
 from mlflow import MlflowClient
 
 from conftest import ROOT, compose_config, copy_project, run
-from emotion import data, evaluation, model_io
-from emotion.labels import CLASS_NAMES
-from emotion.model import build_model
+from emotion.data import dataset
+from emotion.data.labels import CLASS_NAMES
+from emotion.evaluation import scoring
+from emotion.tracking import model_io
+from emotion.training.model import build_model
 
 FIGURE_CALL = re.compile(r"plt\.subplots\(|figures\.\w+\(")  # the notebook cells that make a figure
 
@@ -57,7 +59,7 @@ def test_pipeline_logs_the_run_metrics_and_artifacts(project):
             "test_unique_plain_accuracy", "test_tta_flip_macro_f1", "temperature", "val_ece", "val_ece_calibrated",
             "test_ece", "test_ece_calibrated"} <= set(run.data.metrics)
     assert test_metrics["calibration"]["temperature"] == pytest.approx(run.data.metrics["temperature"], abs=1e-4)
-    assert run.data.tags["data_manifest_sha256"] == data.manifest_hash(project / "data/index")
+    assert run.data.tags["data_manifest_sha256"] == dataset.manifest_hash(project / "data/index")
     artifacts = {a.path for a in MlflowClient().list_artifacts(run.info.run_id)}
     assert {"confusion_matrix.png", "reliability.png", "training_curves.png", "model"} <= artifacts
     model_files = {a.path for a in MlflowClient().list_artifacts(run.info.run_id, "model")}
@@ -70,8 +72,8 @@ def test_logged_model_reloads_to_the_evaluated_predictions(project, tmp_path):
     run_id = json.loads((project / "reports/test.json").read_text())["run_id"]
     folder = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="model", dst_path=str(tmp_path))
     model = model_io.load_model_files(folder)
-    faces_u8, _ = data.load_cache(project / "data/index", splits=("test",))["test"]
-    predicted = np.array(CLASS_NAMES)[evaluation.predict(model, faces_u8).argmax(axis=1)]
+    faces_u8, _ = dataset.load_cache(project / "data/index", splits=("test",))["test"]
+    predicted = np.array(CLASS_NAMES)[scoring.predict(model, faces_u8).argmax(axis=1)]
     table = pd.read_csv(project / "plots/evaluate/confusion.csv")
     assert list(table["predicted"]) == list(predicted)
 
@@ -83,7 +85,7 @@ def test_model_is_registered_with_aliases(project):
     for alias in ("candidate", "champion"):
         assert client.get_model_version_by_alias("fer-emotion", alias).run_id == run_id
     tags = client.get_run(run_id).data.tags
-    assert tags["test_manifest_sha256"] == data.test_split_hash(data.load_manifest(project / "data/index"))
+    assert tags["test_manifest_sha256"] == dataset.test_split_hash(dataset.load_manifest(project / "data/index"))
     assert tags["champion_decision"] == "champion: the first model scored on a recorded test split"
 
 

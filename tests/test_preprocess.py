@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from emotion.labels import CLASS_IDS, CLASS_NAMES, CSV_EMOTION_NAMES
-from emotion.preprocess import INPUT_SHAPE, crop_face, to_model_input
+from emotion.data.labels import CLASS_IDS, CLASS_NAMES, CSV_EMOTION_NAMES
+from emotion.data.preprocess import INPUT_SHAPE, crop_face, to_model_input
 
 
 def test_one_label_order():

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from emotion import quality
+from emotion.data import quality
 
 
 def manifest(rows):

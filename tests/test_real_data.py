@@ -3,7 +3,7 @@
 import pytest
 
 from conftest import REAL_DATA, compose_config
-from emotion import data
+from emotion.data import dataset
 
 TRAIN = {"angry": 3995, "disgust": 436, "fear": 4097, "happy": 7215, "neutral": 4965, "sad": 4830, "surprise": 3171}
 TEST = {"angry": 958, "disgust": 111, "fear": 1024, "happy": 1774, "neutral": 1233, "sad": 1247, "surprise": 831}
@@ -12,7 +12,7 @@ TEST = {"angry": 958, "disgust": 111, "fear": 1024, "happy": 1774, "neutral": 12
 @pytest.mark.real_data
 def test_real_fer2013_counts():
     cfg = compose_config(f"data.source={REAL_DATA}")
-    index = data.index_source(cfg.data, cfg.seed)
+    index = dataset.index_source(cfg.data, cfg.seed)
     assert index.rejects.empty
     counts = index.manifest.assign(split=index.manifest["split"].replace("val", "train")).groupby(["split", "label"]).size()
     assert counts["train"].to_dict() == TRAIN and sum(TRAIN.values()) == 28709

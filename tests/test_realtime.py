@@ -17,17 +17,18 @@ from matplotlib import cbook
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from conftest import compose_config
-from emotion import figures, tracking
+from emotion.data.labels import CLASS_NAMES
 from emotion.errors import ModelInvalid
+from emotion.evaluation import figures
 from emotion.inference.backends import KerasBackend, ModelFile, OnnxBackend, export_onnx, file_backend, load_backend
 from emotion.inference.models import cached_model_dir
-from emotion.inference.recognizer import FrameResult, face_result
+from emotion.inference.records import FrameResult, face_result
+from emotion.inference.summary import EmotionSummary
 from emotion.project_files import default_model_dir
-from emotion.labels import CLASS_NAMES
-from emotion.model import build_model
+from emotion.tracking import registry, runs
+from emotion.training.model import build_model
 from realtime import webcam
 from realtime.quantize import quantize
-from emotion.inference.summary import EmotionSummary
 
 FACE_CENTER = (281, 145)  # the astronaut's face in the 640x480 frame below (checked by eye on the drawn box)
 SMALL_MODEL = ("model.filters=[8,16]", "model.block_dropout=[0.1,0.1]", "model.dense_units=16")
@@ -43,12 +44,12 @@ def astronaut_frame() -> np.ndarray:
 def store(workdir, mlflow_store):
     """A temporary MLflow store holding one run with a small untrained model, registered as champion."""
     cfg = compose_config(*SMALL_MODEL)
-    tracking.setup(cfg.tracking)
+    runs.setup(cfg.tracking)
     with mlflow.start_run() as run:
-        tracking.log_model(build_model(cfg.model))
+        runs.log_model(build_model(cfg.model))
         mlflow.log_metric("test_accuracy", 0.5)
-        mlflow.set_tag(tracking.TEST_SPLIT_TAG, "0" * 64)  # scored on a recorded test split: it can be champion
-    tracking.register(run.info.run_id, cfg.tracking.registered_model, 0.5)
+        mlflow.set_tag(runs.TEST_SPLIT_TAG, "0" * 64)  # scored on a recorded test split: it can be champion
+    registry.register(run.info.run_id, cfg.tracking.registered_model, 0.5)
     mlflow.set_tracking_uri(None)
     return run.info.run_id
 
@@ -178,7 +179,7 @@ def test_unknown_run_id(store, face_image, capsys):
 
 
 def test_run_without_model_artifacts(store, face_image, capsys, workdir):
-    tracking.setup(compose_config().tracking)
+    runs.setup(compose_config().tracking)
     with mlflow.start_run() as run:
         mlflow.log_metric("loss", 1.0)
     code, _, err = cli(capsys, "--run-id", run.info.run_id, "--image", str(face_image))

@@ -6,15 +6,15 @@ import numpy as np
 import pandas as pd
 
 from conftest import compose_config
-from emotion import calibration, evaluation, reports
+from emotion.evaluation import calibration, reports, scoring
 
 
 def test_test_metrics_are_the_compared_few_and_the_report_holds_every_score(workdir):
     cfg = compose_config().evaluate
     truth, predicted = np.arange(14) % 7, np.roll(np.arange(14) % 7, 1)
-    scores = evaluation.score(truth, predicted)
+    scores = scoring.score(truth, predicted)
     probs = np.full((14, 7), 0.02) + 0.86 * np.eye(7)[predicted]
-    variants = evaluation.variants(truth, {"plain": probs}, np.ones(14, bool))
+    variants = scoring.variants(truth, {"plain": probs}, np.ones(14, bool))
     calibrated = calibration.test_scores(probs, truth, 2.0)
     reports.write_evaluation_report(scores, variants, truth, probs, {"run_id": "abc"}, cfg, calibrated, "plain")
     metrics = json.loads((workdir / cfg.metrics_file).read_text())
@@ -23,7 +23,7 @@ def test_test_metrics_are_the_compared_few_and_the_report_holds_every_score(work
                        "recall_disgust": report["per_class"]["disgust"]["recall"]}
     assert report["run_id"] == "abc" and set(report["variants"]) == {"plain", "unique_plain"}
     assert report["test_time"] == "plain"
-    assert evaluation.Scores.from_report(report).confusion.tolist() == scores.confusion.tolist()
+    assert scoring.Scores.from_report(report).confusion.tolist() == scores.confusion.tolist()
     assert len(pd.read_csv(workdir / cfg.confusion_file)) == 14
     assert report["calibration"]["temperature"] == 2.0 and (workdir / cfg.reliability_file).stat().st_size > 10_000
     # all wrong at 0.88 confidence: ECE 0.88 as saved, more with the temperature taken out (sharper)

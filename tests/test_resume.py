@@ -16,8 +16,10 @@ import pytest
 from mlflow import MlflowClient
 
 from conftest import ROOT, report, write_kaggle_folder
-from emotion import data, model_io, tracking, training
-from emotion.preprocess import to_model_input
+from emotion.data import dataset
+from emotion.data.preprocess import to_model_input
+from emotion.tracking import model_io, runs
+from emotion.training import trainer
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +34,7 @@ def index_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("resume")
     cfg = compose_config(f"data.source={write_kaggle_folder(root / 'fer', per_class=30)}",
                          f"data.index_dir={root / 'index'}")
-    data.write_index(data.index_source(cfg.data, cfg.seed), cfg.data.index_dir)
+    dataset.write_index(dataset.index_source(cfg.data, cfg.seed), cfg.data.index_dir)
     return root / "index"
 
 
@@ -72,8 +74,8 @@ def tracked_result(workdir: Path) -> tuple[str, pd.DataFrame, np.ndarray]:
     mlflow.set_tracking_uri(f"sqlite:///{workdir}/mlflow.db")
     try:
         run_id = json.loads((workdir / "artifacts/train_run.json").read_text())["run_id"]
-        history = tracking.metric_history(run_id, ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"))
-        model = model_io.load_model_files(tracking.download_model(run_id, workdir / "downloaded"))
+        history = runs.metric_history(run_id, ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"))
+        model = model_io.load_model_files(runs.download_model(run_id, workdir / "downloaded"))
     finally:
         mlflow.set_tracking_uri(None)
     return run_id, history, model.predict(to_model_input(model_io.probe_faces()), verbose=0)
@@ -157,7 +159,7 @@ def logged_history(tracking_uri: str, workdir: Path) -> tuple[str, pd.DataFrame]
     run_id = json.loads((workdir / "artifacts/train_run.json").read_text())["run_id"]
     mlflow.set_tracking_uri(tracking_uri)
     try:
-        return run_id, tracking.metric_history(run_id, training.HISTORY_METRICS)
+        return run_id, runs.metric_history(run_id, trainer.HISTORY_METRICS)
     finally:
         mlflow.set_tracking_uri(None)
 
@@ -198,7 +200,7 @@ def test_a_tracking_server_stopped_mid_training_stops_in_one_line_and_resume_los
     trained = trained_history(tmp_path)
     report(f"server stopped after epoch {checkpointed['epochs']} of {EPOCHS}; after resuming, run {run_id}: "
           f"epochs expected {EPOCHS}, found {len(logged)}; metric values expected "
-          f"{EPOCHS * len(training.HISTORY_METRICS)}, found {int(logged[list(training.HISTORY_METRICS)].count().sum())}")
+          f"{EPOCHS * len(trainer.HISTORY_METRICS)}, found {int(logged[list(trainer.HISTORY_METRICS)].count().sum())}")
     pd.testing.assert_frame_equal(logged, trained, check_exact=True)
     before_stop = pd.DataFrame(checkpointed["history"])[list(trained.columns)]
     pd.testing.assert_frame_equal(logged.head(len(before_stop)), before_stop, check_exact=True, check_dtype=False)
@@ -223,5 +225,5 @@ def test_two_trainings_at_once_on_one_store_both_complete_with_every_metric(inde
         pd.testing.assert_frame_equal(logged, trained_history(workdir), check_exact=True)
     report(f"{store}: 2 trainings at once -> runs {[run_id for run_id, _ in found]}; epochs expected {EPOCHS} each, "
           f"found {[len(logged) for _, logged in found]}; metric values expected "
-          f"{2 * EPOCHS * len(training.HISTORY_METRICS)}, found {sum(int(h.iloc[:, 1:].count().sum()) for _, h in found)}")
+          f"{2 * EPOCHS * len(trainer.HISTORY_METRICS)}, found {sum(int(h.iloc[:, 1:].count().sum()) for _, h in found)}")
     assert len({run_id for run_id, _ in found}) == 2

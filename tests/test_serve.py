@@ -16,9 +16,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from conftest import ROOT, compose_config
-from emotion import tracking
 from emotion.inference.faces import BlazeFaceDetector
-from emotion.model import build_model
+from emotion.tracking import registry, runs
+from emotion.training.model import build_model
 from realtime import webcam
 from realtime.serve.app import create_app
 from realtime.serve.batching import BatchedBackend
@@ -276,12 +276,12 @@ def test_the_server_follows_the_champion_without_dropping_a_stream(store, poll):
         before = ws.receive_json()["faces"][0]["probs"]
         assert client.post("/v1/reload").json()["changed"] is False  # the champion has not moved
 
-        tracking.setup(cfg.tracking)
+        runs.setup(cfg.tracking)
         with mlflow.start_run() as run:  # a second model beats the champion: the alias moves to it
-            tracking.log_model(build_model(cfg.model))
+            runs.log_model(build_model(cfg.model))
             mlflow.log_metric("test_accuracy", 0.9)
-            mlflow.set_tag(tracking.TEST_SPLIT_TAG, "0" * 64)
-        tracking.register(run.info.run_id, cfg.tracking.registered_model, 0.9)
+            mlflow.set_tag(runs.TEST_SPLIT_TAG, "0" * 64)
+        registry.register(run.info.run_id, cfg.tracking.registered_model, 0.9)
         if poll:
             deadline = time.monotonic() + 120
             while client.get("/v1/model").json()["run_id"] != run.info.run_id and time.monotonic() < deadline:

@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 
 from conftest import REAL_DATA, ROOT, compose_config
-from emotion import data, evaluation, model_io, tracking
-from emotion.inference.backends import load_backend
+from emotion.data import dataset
+from emotion.data.preprocess import to_model_input
+from emotion.evaluation import scoring
 from emotion.inference import views
-from emotion.preprocess import to_model_input
+from emotion.inference.backends import load_backend
+from emotion.tracking import model_files, model_io, runs
 
 SHIPPED = sorted(p.parent for p in (ROOT / "models").glob("*/model.json"))
 
@@ -48,7 +50,7 @@ def test_card_states_the_recorded_scores(folder):
 @pytest.mark.parametrize("folder", SHIPPED, ids=lambda p: p.name)
 def test_shipped_models_record_their_test_split(folder):
     """Importing one registers it as a champion that later runs on the same test images can compare with."""
-    assert len(json.loads((folder / model_io.TAGS).read_text())[tracking.TEST_SPLIT_TAG]) == 64
+    assert len(json.loads((folder / model_files.TAGS).read_text())[runs.TEST_SPLIT_TAG]) == 64
 
 
 @pytest.mark.slow
@@ -56,11 +58,11 @@ def test_shipped_models_record_their_test_split(folder):
 @pytest.mark.parametrize("folder", SHIPPED, ids=lambda p: p.name)
 def test_test_accuracy_is_what_the_card_says(folder):
     cfg = compose_config(f"data.source={REAL_DATA}")
-    index = data.index_source(cfg.data, cfg.seed)
-    faces_u8, label_ids = data.split_arrays(index, "test")
-    recorded_split = json.loads((folder / model_io.TAGS).read_text())[tracking.TEST_SPLIT_TAG]
-    assert data.test_split_hash(index.manifest) == recorded_split
-    probs = evaluation.predict(model_io.load_model_files(folder), faces_u8, test_time=views.read(folder))
-    accuracy = evaluation.score(label_ids, probs.argmax(axis=1)).accuracy
+    index = dataset.index_source(cfg.data, cfg.seed)
+    faces_u8, label_ids = dataset.split_arrays(index, "test")
+    recorded_split = json.loads((folder / model_files.TAGS).read_text())[runs.TEST_SPLIT_TAG]
+    assert dataset.test_split_hash(index.manifest) == recorded_split
+    probs = scoring.predict(model_io.load_model_files(folder), faces_u8, test_time=views.read(folder))
+    accuracy = scoring.score(label_ids, probs.argmax(axis=1)).accuracy
     card = float(re.search(r"test accuracy \| ([0-9.]+) %", (folder / "README.md").read_text()).group(1))
     assert accuracy * 100 == pytest.approx(card, abs=0.1)

@@ -18,8 +18,10 @@ from mlflow import MlflowClient
 from optuna.trial import TrialState
 
 from conftest import ROOT, compose_config, report
-from emotion import data, sweep, tracking
+from emotion.data import dataset
 from emotion.errors import ConfigError, StudyUnavailable
+from emotion.tracking import runs
+from emotion.training import sweep
 
 # a tiny model and a space of tiny widths: a trial trains in about a second
 TINY = ("model.filters=[8,16]", "model.block_dropout=[0.1,0.1]", "model.dense_units=16", "train.batch_size=8",
@@ -31,7 +33,7 @@ EXPERIMENT = compose_config().tracking.experiment
 def index_dir(kaggle_folder, tmp_path_factory) -> Path:
     index = tmp_path_factory.mktemp("sweep") / "index"
     cfg = compose_config(f"data.source={kaggle_folder}", f"data.index_dir={index}")
-    data.write_index(data.index_source(cfg.data, cfg.seed), cfg.data.index_dir)
+    dataset.write_index(dataset.index_source(cfg.data, cfg.seed), cfg.data.index_dir)
     return index
 
 
@@ -51,16 +53,16 @@ def base_overrides(index_dir: Path, storage: str, *more: str) -> list[str]:
 def run_in_process(overrides: list[str]) -> tuple[optuna.Study, optuna.trial.FrozenTrial | None]:
     """What stages.sweep does, in this process: each trial composes the same overrides and its own."""
     cfg = compose_config(*overrides)
-    tracking.setup(cfg.tracking)
-    return sweep.run(cfg, data.load_cache(cfg.data.index_dir), lambda trial: compose_config(*overrides, *trial))
+    runs.setup(cfg.tracking)
+    return sweep.run(cfg, dataset.load_cache(cfg.data.index_dir), lambda trial: compose_config(*overrides, *trial))
 
 
 def trial_runs(study: optuna.Study) -> dict[str, list]:
     """Every child run of the study's parent, by its trial tag."""
-    runs = mlflow.search_runs(experiment_names=[EXPERIMENT], output_format="list",
-                              filter_string=f"tags.{tracking.PARENT_TAG} = '{study.user_attrs[sweep.PARENT_ATTR]}'")
+    found = mlflow.search_runs(experiment_names=[EXPERIMENT], output_format="list",
+                              filter_string=f"tags.{runs.PARENT_TAG} = '{study.user_attrs[sweep.PARENT_ATTR]}'")
     by_trial = {}
-    for run in runs:
+    for run in found:
         by_trial.setdefault(run.data.tags[sweep.TRIAL_TAG], []).append(run)
     return by_trial
 

@@ -20,10 +20,10 @@ from mlflow.exceptions import MlflowException
 from mlflow.server.auth.client import AuthServiceClient
 
 from conftest import ROOT, copy_project, report, run
-from emotion import tracking
 from emotion.config import TrackingConfig
+from emotion.data.labels import CLASS_NAMES
 from emotion.errors import TrackingUnavailable
-from emotion.labels import CLASS_NAMES
+from emotion.tracking import runs
 from services import Process, free_port, healthy, require_postgres
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
@@ -141,7 +141,7 @@ def test_the_team_server_script_serves_mlflow_on_postgresql_and_stopping_it_stop
             auth.grant_user_permission("writer", "experiment", experiment, "EDIT")
         monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # as a user points the pipeline at the server
         with credentials(None, None), pytest.raises(TrackingUnavailable) as refused:
-            tracking.setup(TrackingConfig())
+            runs.setup(TrackingConfig())
         assert "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD" in str(refused.value)
         assert "\n" not in str(refused.value)
         with credentials("reader", "reader-password"):

@@ -11,10 +11,15 @@ from emotion.errors import ConfigError, ModelInvalid
 from emotion.inference import views
 from emotion.inference.backends import ModelFile, file_backend, load_backend
 from emotion.inference.recognizer import EmotionRecognizer
-from emotion.model_files import INT8_TFLITE, TEST_TIME
 from emotion.project_files import project_path
+from emotion.tracking.model_files import INT8_TFLITE, TEST_TIME
 
 EFFICIENT = project_path("models/efficient")  # trained with model.test_time=flip
+
+
+def write_test_time(folder, test_time: views.TestTime) -> None:
+    """A model folder's test_time.json, as the train stage writes it (model_io.save_model_files)."""
+    (folder / TEST_TIME).write_text(json.dumps(views.record(test_time)))
 
 
 @pytest.fixture
@@ -48,6 +53,6 @@ def test_crops_need_a_model_that_crops_and_a_bad_file_names_itself(tmp_path):
     (tmp_path / TEST_TIME).write_text(json.dumps({"scheme": "mirror"}))
     with pytest.raises(ModelInvalid, match=r"test_time.json: not a test-time scheme .+ or delete it for plain$"):
         views.read(tmp_path)
-    views.write(tmp_path, views.TestTime())  # plain without crops: nothing to record, the file stays
-    views.write(tmp_path, views.TestTime("crops", 2))
+    assert views.record(views.TestTime()) is None  # plain without crops: no file
+    write_test_time(tmp_path, views.TestTime("crops", 2))
     assert views.read(tmp_path) == views.TestTime("crops", 2) and views.chosen(tmp_path, "flip").shift_px == 0

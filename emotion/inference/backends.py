@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
+from emotion.data.labels import NUM_CLASSES
+from emotion.data.preprocess import INPUT_SHAPE, to_model_input
 from emotion.errors import ModelInvalid, UserError
 from emotion.inference import views
 from emotion.inference.litert import litert_interpreter
-from emotion.model_files import INT8, INT8_TFLITE, ONNX
-from emotion.labels import NUM_CLASSES
-from emotion.preprocess import INPUT_SHAPE, to_model_input
+from emotion.tracking.model_files import INT8, INT8_TFLITE, ONNX
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ def _backend(folder: Path, name: str) -> Backend:
             return backend
     if name in ("auto", "onnx") and (folder / ONNX).exists():
         return OnnxBackend(folder / ONNX)  # converted and checked against Keras before
-    from emotion.model_io import load_model_files  # Keras, only for a model without its ONNX form yet
+    from emotion.tracking.model_io import load_model_files  # Keras, only for a model without its ONNX form yet
 
     model = load_model_files(folder)
     if name == "keras":

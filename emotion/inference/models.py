@@ -3,46 +3,20 @@ MLflow store); runs are pulled from MLflow once and kept in a local folder per r
 imported only when the cache cannot answer."""
 
 import logging
-import os
-import re
 import shutil
 import tempfile
 from pathlib import Path
 
 from emotion.config import TrackingConfig
 from emotion.errors import ModelNotFound
-from emotion.model_files import ARCHITECTURE, WEIGHTS, check_model_folder
-from emotion.project_files import default_model_dir, workspace
+from emotion.project_files import default_model_dir
+from emotion.tracking.model_files import ARCHITECTURE, WEIGHTS, check_model_folder
+from emotion.tracking.store import check_run_id, has_store, tracking_uri
 
 log = logging.getLogger(__name__)
 
-RUN_ID = re.compile(r"[0-9a-f]{32}")
 CHAMPION_URI = "models:/{name}@champion"
 
-
-def tracking_uri(cfg: TrackingConfig) -> str:
-    """MLFLOW_TRACKING_URI, else the configured store; a local SQLite store's path made absolute, in the workspace
-    (the project, also for an experiment DVC runs in a temporary copy)."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or cfg.uri
-    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        # MLflow caches stores by URI: a relative path would reuse one across working directories
-        uri = f"sqlite:///{(workspace() / uri.removeprefix('sqlite:///')).resolve()}"
-    return uri
-
-
-def has_store(uri: str) -> bool:
-    """False for a local SQLite store whose file does not exist; any other store is taken to exist."""
-    return not uri.startswith("sqlite:///") or Path(uri.removeprefix("sqlite:///")).exists()
-
-
-def check_run_id(run_id: str) -> str:
-    """run_id if it has the form of an MLflow run id (32 hex characters), else ModelNotFound."""
-    if not RUN_ID.fullmatch(str(run_id)):
-        raise ModelNotFound(
-            f"{run_id!r} is not an MLflow run id (32 hex characters): copy it from mlflow ui or "
-            "artifacts/train_run.json, or use --model-uri models:/fer-emotion@champion"
-        )
-    return run_id
 
 
 def run_folder(run_id: str, cache_dir: str | Path) -> Path:
@@ -64,11 +38,11 @@ def cached_model_dir(run_id: str, cache_dir: str | Path) -> Path:
     if is_cached(run_id, cache_dir):
         log.info("using cached model of run %s in %s", run_id, folder)
         return folder
-    from emotion import tracking  # MLflow: only for a download
+    from emotion.tracking import runs  # MLflow: only for a download
 
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:  # a half-finished download never looks cached
-        downloaded = tracking.download_model(run_id, tmp)
+        downloaded = runs.download_model(run_id, tmp)
         shutil.rmtree(folder, ignore_errors=True)
         shutil.move(str(downloaded), folder)
     log.info("downloaded the model of run %s to %s", run_id, folder)
@@ -87,11 +61,11 @@ def model_folder(tracking_cfg: TrackingConfig, cache_dir: str | Path, run_id: st
         return check_model_folder(model_dir)
     if run_id and is_cached(run_id, cache_dir):
         return cached_model_dir(run_id, cache_dir)
-    from emotion import tracking  # MLflow: only to resolve or download
+    from emotion.tracking import registry, runs  # MLflow: only to resolve or download
 
-    tracking.setup(tracking_cfg, create=False)
+    runs.setup(tracking_cfg, create=False)
     uri = model_uri or CHAMPION_URI.format(name=tracking_cfg.registered_model)
-    resolved = run_id or tracking.resolve_run_id(uri)
+    resolved = run_id or registry.resolve_run_id(uri)
     if not run_id:
         log.info("model %s is run %s", uri, resolved)
     return cached_model_dir(resolved, cache_dir)

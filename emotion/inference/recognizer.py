@@ -1,38 +1,21 @@
 """Frames -> records: detect faces, crop them as in training, classify all faces of a frame in one batch."""
 
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from emotion.config import RealtimeConfig, TrackingConfig
+from emotion.data.labels import CLASS_NAMES
+from emotion.data.preprocess import IMG_SIZE, crop_face
 from emotion.errors import UserError
 from emotion.inference import inputs, models
 from emotion.inference.backends import load_backend
 from emotion.inference.faces import Face, face_detector
-from emotion.labels import CLASS_NAMES
-from emotion.model_files import check_model_folder
-from emotion.preprocess import IMG_SIZE, crop_face
+from emotion.inference.records import FaceResult, FrameResult, face_result
+from emotion.tracking.model_files import check_model_folder
 
-
-@dataclass
-class FaceResult:
-    box: tuple[int, int, int, int]  # x, y, w, h in frame pixels
-    label: str
-    confidence: float
-    probs: dict[str, float]  # all classes, in CLASS_NAMES order
-
-
-@dataclass
-class FrameResult:
-    index: int
-    time_s: float
-    faces: list[FaceResult]
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class EmotionRecognizer:
@@ -68,7 +51,7 @@ class EmotionRecognizer:
         faces_u8 = np.asarray(faces_u8)
         if faces_u8.dtype != np.uint8 or faces_u8.shape[1:] != (IMG_SIZE, IMG_SIZE):
             raise UserError(f"classify takes uint8 faces of shape (N, {IMG_SIZE}, {IMG_SIZE}), got {faces_u8.dtype} "
-                            f"{faces_u8.shape}: crop and resize with emotion.preprocess.crop_face, or use analyze()")
+                            f"{faces_u8.shape}: crop and resize with emotion.data.preprocess.crop_face, or use analyze()")
         return self.backend.predict(faces_u8)
 
     def analyze(self, image: str | Path | np.ndarray, channels: str = "bgr") -> list[FaceResult]:
@@ -134,11 +117,3 @@ def as_bgr(image: np.ndarray, channels: str = "bgr") -> np.ndarray:
     return cv2.cvtColor(image, code[(channels, image.shape[2])]) if (channels, image.shape[2]) in code else image
 
 
-def face_result(box: tuple[int, int, int, int], probs: np.ndarray) -> FaceResult:
-    best = int(np.argmax(probs))
-    return FaceResult(
-        box=tuple(int(v) for v in box),
-        label=CLASS_NAMES[best],
-        confidence=round(float(probs[best]), 4),
-        probs={name: round(float(p), 4) for name, p in zip(CLASS_NAMES, probs)},
-    )

@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from emotion import figures
-from emotion.inference.recognizer import FrameResult
-from emotion.labels import CLASS_NAMES
+from emotion.data.labels import CLASS_NAMES
+from emotion.evaluation import figures
+from emotion.inference.records import FrameResult
 
 
 def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:

@@ -17,10 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from emotion.config import TEST_TIME_SCHEMES as SCHEMES
-from emotion.config import ModelConfig
+from emotion.config import TEST_TIME_SCHEMES as SCHEMES, ModelConfig
 from emotion.errors import ConfigError, ModelInvalid
-from emotion.model_files import TEST_TIME
+from emotion.tracking.model_files import TEST_TIME
 
 VARIANTS = {"plain": "plain", "flip": "tta_flip", "crops": "tta_crops"}  # the evaluate report's name of each scheme
 CORNERS = ((0, 0), (-1, -1), (-1, 1), (1, -1), (1, 1))
@@ -88,10 +87,10 @@ def of_model(cfg: ModelConfig) -> TestTime:
     return TestTime(cfg.test_time, cfg.crop_jitter_px if cfg.crop_px < 48 else 0)
 
 
-def write(folder: str | Path, test_time: TestTime) -> None:
-    """Record the views in folder (nothing for the default, plain without crops)."""
-    if test_time != TestTime():
-        (Path(folder) / TEST_TIME).write_text(json.dumps(asdict(test_time)) + "\n")
+def record(test_time: TestTime) -> dict | None:
+    """What a model folder's test_time.json holds for these views (see model_io.save_model_files); None for the
+    default, plain without crops, which needs no file."""
+    return None if test_time == TestTime() else asdict(test_time)
 
 
 def chosen(folder: str | Path, choice: str = "model") -> TestTime:

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.fs
 import pyarrow.parquet as pq
 
-from emotion.labels import CLASS_NAMES
+from emotion.data.labels import CLASS_NAMES
 
 # --json's frame record: {"index", "time_s", "faces": [{"box": [x, y, w, h], "label", "confidence", "probs"}]}
 FACE = pa.struct([("box", pa.list_(pa.int64())), ("label", pa.string()), ("confidence", pa.float64()),

@@ -9,10 +9,10 @@ from pathlib import PurePosixPath
 import cv2
 
 from emotion.config import RealtimeConfig
+from emotion.data.labels import CLASS_NAMES
 from emotion.inference.backends import ModelFile, file_backend
 from emotion.inference.recognizer import EmotionRecognizer
 from emotion.inference.summary import EmotionSummary
-from emotion.labels import CLASS_NAMES
 from realtime.batch.store import Store
 from realtime.batch.videos import Video
 

@@ -15,7 +15,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from emotion.config import Config
 from emotion.errors import UserError
-from emotion.inference.recognizer import FrameResult
+from emotion.inference.records import FrameResult
 from realtime.serve import uploads
 from realtime.serve.labeller import Labeller, ModelChoice
 from realtime.serve.stream import serve_stream

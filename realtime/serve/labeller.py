@@ -13,10 +13,12 @@ from pathlib import Path
 
 from emotion.config import Config
 from emotion.inference.backends import load_backend
-from emotion.inference.models import has_store, model_folder, tracking_uri
-from emotion.inference.recognizer import EmotionRecognizer, FrameResult, as_bgr
+from emotion.inference.models import model_folder
+from emotion.inference.recognizer import EmotionRecognizer, as_bgr
+from emotion.inference.records import FrameResult
 from emotion.jsonfiles import read_json
-from emotion.model_files import METRICS, TAGS
+from emotion.tracking.model_files import METRICS, TAGS
+from emotion.tracking.store import has_store, tracking_uri
 from realtime.serve import uploads
 from realtime.serve.batching import BatchedBackend
 
@@ -108,10 +110,10 @@ def describe(folder: Path, backend: str, cfg: Config) -> dict:
     if folder.parent.resolve() == Path(cfg.realtime.cache_dir).resolve():  # a tracked run, cached under its id
         info |= {"name": None, "run_id": folder.name}
         if has_store(tracking_uri(cfg.tracking)):
-            from emotion import tracking  # MLflow: only for a tracked run
+            from emotion.tracking import registry, runs  # MLflow: only for a tracked run
 
-            tracking.setup(cfg.tracking, create=False)
-            info |= tracking.run_card(folder.name, cfg.tracking.registered_model)
+            runs.setup(cfg.tracking, create=False)
+            info |= registry.run_card(folder.name, cfg.tracking.registered_model)
     else:
         info |= {"run_id": read_json(folder / TAGS).get("exported_from_run"),
                  "test_accuracy": read_json(folder / METRICS).get("accuracy")}

@@ -1,7 +1,6 @@
 """MLflow: the tracking store, runs, per-epoch metrics, model JSON + weights artifacts and registry aliases."""
 
 import contextlib
-import json
 import logging
 import os
 import tempfile
@@ -19,23 +18,19 @@ from mlflow.exceptions import MlflowException
 
 from emotion.config import TrackingConfig
 from emotion.errors import ModelNotFound, TrackingUnavailable
-from emotion.inference.models import check_run_id, has_store, tracking_uri
-from emotion.inference.views import TestTime
-from emotion.model_io import save_model_files
 from emotion.project_files import workspace
+from emotion.tracking.model_io import save_model_files
+from emotion.tracking.store import check_run_id, has_store, tracking_uri
 
 log = logging.getLogger(__name__)
 
 MODEL_ARTIFACTS = "model"  # the run's artifact folder holding model.json + model.weights.h5
-CANDIDATE, CHAMPION = "candidate", "champion"
-ACCURACY_METRIC = "test_accuracy"
 # MLflow 3's UI opens an experiment of this kind on its runs, instead of its GenAI traces view
 KIND_TAG, MODEL_DEVELOPMENT = "mlflow.experimentKind", "custom_model_development"
 DVC_EXPERIMENT_ENV = "DVC_EXP_NAME"  # set by `dvc exp run` for the stages it runs
 DVC_BASELINE_ENV = "DVC_EXP_BASELINE_REV"  # ... and the commit the experiment derives from
 DVC_EXPERIMENT_TAG, DVC_REF_TAG = "dvc_experiment", "dvc_experiment_ref"  # tags of a run that DVC started
 TEST_SPLIT_TAG = "test_manifest_sha256"  # which test images the run was scored on (data.test_split_hash)
-DECISION_TAG = "champion_decision"  # why register made the run the champion, or did not
 PARENT_TAG = "mlflow.parentRunId"  # what nests a sweep's trial runs under its parent run in MLflow's UI
 RUN_NAME_TAG = "mlflow.runName"  # a new run's name, given with its tags
 
@@ -107,7 +102,7 @@ def _create_experiment(cfg: TrackingConfig, uri: str) -> None:
 CONNECTION_ERRORS = (MlflowException, OSError)
 
 
-def _unreachable(err: Exception, doing: str) -> TrackingUnavailable:
+def unreachable(err: Exception, doing: str) -> TrackingUnavailable:
     first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     return TrackingUnavailable(f"lost the MLflow tracking store {mlflow.get_tracking_uri()} while {doing}: {first}")
 
@@ -133,7 +128,7 @@ def tracked_run(run_id: str | None, tags: dict[str, str] | None = None) -> Itera
         run = mlflow.start_run(run_id=run_id, run_name=None if run_id else os.environ.get(DVC_EXPERIMENT_ENV),
                                tags=None if run_id else {**dvc_experiment_tags(), **(tags or {})})
     except CONNECTION_ERRORS as err:
-        raise _unreachable(err, "starting the run") from err
+        raise unreachable(err, "starting the run") from err
     status = "FAILED"
     try:
         yield run.info.run_id
@@ -142,7 +137,7 @@ def tracked_run(run_id: str | None, tags: dict[str, str] | None = None) -> Itera
         status = "KILLED"
         raise
     except CONNECTION_ERRORS as err:
-        raise _unreachable(err, "logging") from err
+        raise unreachable(err, "logging") from err
     finally:
         try:
             mlflow.end_run(status)
@@ -173,7 +168,7 @@ def log_epochs(run_id: str, history: list[dict]) -> None:
         logged = {m.step for m in MlflowClient().get_metric_history(run_id, "loss")}
         _log_history([row for row in history if row["epoch"] not in logged])
     except CONNECTION_ERRORS as err:
-        raise _unreachable(err, f"logging epoch {history[-1]['epoch'] if history else 0}") from err
+        raise unreachable(err, f"logging epoch {history[-1]['epoch'] if history else 0}") from err
 
 
 class EpochLogger(keras.callbacks.Callback):
@@ -191,7 +186,7 @@ class EpochLogger(keras.callbacks.Callback):
         log_epochs(self.run_id, [{"epoch": epoch + 1, **(logs or {})}])
 
 
-def log_model(model: keras.Model, calibration: dict | None = None, test_time: TestTime = TestTime()) -> None:
+def log_model(model: keras.Model, calibration: dict | None = None, test_time: dict | None = None) -> None:
     """Log model.json + model.weights.h5 (and calibration.json, test_time.json) under the run's 'model' artifact
     folder, and the calibration's scores as run metrics (val_ece, val_ece_calibrated, ...)."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -313,101 +308,5 @@ def download_model(run_id: str, dst: str | Path | None = None) -> Path:
     return Path(path)
 
 
-def run_card(run_id: str, name: str) -> dict:
-    """What the registry says of a run: {name, version (its newest under `name`), test_accuracy}, None where unknown."""
-    client = MlflowClient()
-    try:
-        accuracy = client.get_run(check_run_id(run_id)).data.metrics.get(ACCURACY_METRIC)
-        versions = [int(v.version) for v in client.search_model_versions(f"name='{name}' and run_id='{run_id}'")]
-    except CONNECTION_ERRORS as err:
-        raise _unreachable(err, f"reading run {run_id}") from err
-    return {"name": name if versions else None, "version": max(versions, default=None), "test_accuracy": accuracy}
 
 
-def register(run_id: str, name: str, accuracy: float) -> dict[str, int]:
-    """Register the run's model (once per run), alias it 'candidate', and 'champion' if it beats the champion.
-
-    Scores compare only on the same test images: a run becomes the champion when it has a recorded test split
-    (TEST_SPLIT_TAG) and the registry has no champion yet, or the champion's split is the same and its accuracy
-    lower. Why it did or did not is logged and tagged on the run (DECISION_TAG). Returns {alias: version} for the
-    aliases that now point at this run's version.
-    """
-    client = MlflowClient()
-    try:
-        client.get_registered_model(name)
-    except MlflowException:
-        client.create_registered_model(name, description="FER2013 emotion classifiers (model.json + weights)")
-    existing = client.search_model_versions(f"name='{name}' and run_id='{run_id}'")
-    version = existing[0] if existing else client.create_model_version(
-        name, source=f"runs:/{run_id}/{MODEL_ARTIFACTS}", run_id=run_id
-    )
-    client.set_registered_model_alias(name, CANDIDATE, version.version)
-    aliases = {CANDIDATE: int(version.version)}
-    promote, reason = _champion_decision(client, name, run_id, accuracy)
-    if promote:
-        client.set_registered_model_alias(name, CHAMPION, version.version)
-        aliases[CHAMPION] = int(version.version)
-    client.set_tag(run_id, DECISION_TAG, reason)
-    log.info("%s version %s: %s", name, version.version, reason)
-    return aliases
-
-
-def _champion_decision(client: MlflowClient, name: str, run_id: str, accuracy: float) -> tuple[bool, str]:
-    """Whether the run becomes the champion, and the reason in one sentence."""
-    test_split = client.get_run(run_id).data.tags.get(TEST_SPLIT_TAG)
-    if test_split is None:
-        return False, (f"not promoted to {CHAMPION}: the run has no {TEST_SPLIT_TAG} tag, so which test images it "
-                       "was scored on is unknown; score it with the evaluate stage")
-    try:
-        champion = client.get_model_version_by_alias(name, CHAMPION)
-    except MlflowException:
-        return True, f"{CHAMPION}: the first model scored on a recorded test split"
-    if champion.run_id == run_id:
-        return True, f"{CHAMPION} already"
-    champion_run = client.get_run(champion.run_id)
-    champion_split = champion_run.data.tags.get(TEST_SPLIT_TAG)
-    if champion_split != test_split:
-        why = ("has no recorded test split (import or evaluate it again to record one)" if champion_split is None
-               else "was scored on other test images (another data.source)")
-        return False, (f"not promoted to {CHAMPION}: {CHAMPION} version {champion.version} (run {champion.run_id}) "
-                       f"{why}, so the accuracies do not compare")
-    best = champion_run.data.metrics.get(ACCURACY_METRIC, float("-inf"))
-    if accuracy <= best:
-        return False, (f"not promoted to {CHAMPION}: test accuracy {accuracy:.4f} does not beat {CHAMPION} version "
-                       f"{champion.version}'s {best:.4f}")
-    return True, f"{CHAMPION}: test accuracy {accuracy:.4f} beats version {champion.version}'s {best:.4f}"
-
-
-def write_run_pointer(run_id: str, path: str | Path) -> None:
-    """Write {'run_id': ...}: how one stage passes its MLflow run on to the next."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps({"run_id": run_id}) + "\n")
-
-
-def read_run_pointer(path: str | Path) -> str:
-    """The run id a previous stage wrote to path."""
-    if not Path(path).exists():
-        raise ModelNotFound(f"{path} not found: run the train stage first (dvc repro train, or python -m stages.train)")
-    return json.loads(Path(path).read_text())["run_id"]
-
-
-def resolve_run_id(model_uri: str) -> str:
-    """The run id behind models:/<name>@<alias>, models:/<name>/<version> or runs:/<run id>/..."""
-    if model_uri.startswith("runs:/"):
-        return check_run_id(model_uri.removeprefix("runs:/").split("/")[0])
-    if not model_uri.startswith("models:/"):
-        raise ModelNotFound(f"{model_uri}: not a models:/ or runs:/ URI; use models:/<name>@champion or --run-id")
-    name, _, ref = model_uri.removeprefix("models:/").partition("@")
-    client = MlflowClient()
-    try:
-        if ref:
-            run_id = client.get_model_version_by_alias(name, ref).run_id
-        else:
-            name, _, version = name.rpartition("/")
-            run_id = client.get_model_version(name, version).run_id
-    except MlflowException as err:
-        raise ModelNotFound(
-            f"{model_uri} not found in the registry at {mlflow.get_tracking_uri()}: run the pipeline (dvc repro) to "
-            "register a model, or pass --run-id"
-        ) from err
-    return check_run_id(run_id)  # the registry's answer becomes a cache path: never trust its form

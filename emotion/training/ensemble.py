@@ -9,10 +9,10 @@ from pathlib import Path
 
 import keras
 
+from emotion.data.preprocess import INPUT_SHAPE
 from emotion.errors import ConfigError
 from emotion.inference import views
-from emotion.model_io import load_model_files
-from emotion.preprocess import INPUT_SHAPE
+from emotion.tracking.model_io import load_model_files
 
 
 def average(models: list[keras.Model]) -> keras.Model:

@@ -11,7 +11,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from emotion.preprocess import to_model_input
+from emotion.data.preprocess import to_model_input
 
 log = logging.getLogger(__name__)
 

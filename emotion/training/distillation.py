@@ -10,7 +10,7 @@ softmax(logits / T).
 import keras
 from keras import ops
 
-from emotion.labels import NUM_CLASSES
+from emotion.data.labels import NUM_CLASSES
 
 
 def soften(probs, temperature: float):

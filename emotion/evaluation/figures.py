@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure  # Figure objects, not pyplot: no GUI backend, and notebooks display them
 
-from emotion.labels import CLASS_NAMES
+from emotion.data.labels import CLASS_NAMES
 
 
 def class_distribution(counts: pd.DataFrame) -> Figure:

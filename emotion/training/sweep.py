@@ -25,9 +25,11 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import make_url
 
-from emotion import config, tracked_training, tracking
+from emotion import config
 from emotion.config import Config, SearchParam, SweepConfig
 from emotion.errors import ConfigError, StudyUnavailable
+from emotion.tracking import runs
+from emotion.training import tracked
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +84,9 @@ class RetryStaleTrial(RetryHeartbeatStaleTrialCallback):
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         super().__call__(study, trial)
-        run_id = tracking.find_run(TRIAL_TAG, trial_key(study.study_name, trial.number))
+        run_id = runs.find_run(TRIAL_TAG, trial_key(study.study_name, trial.number))
         if run_id:
-            tracking.mark_abandoned(run_id)
+            runs.mark_abandoned(run_id)
         log.warning("trial %d stopped sending heartbeats (its worker died): marked failed, queued again unless "
                     "retried sweep.max_retry times already", trial.number)
 
@@ -230,7 +232,7 @@ def parent_run(study: optuna.Study, created: bool, cfg: Config) -> str:
     """The study's parent MLflow run: made by the worker that created the study, looked up by those that join it."""
     if created:
         sweep = config.to_dict(cfg)["sweep"] | {"storage": redacted(cfg.sweep.storage)}
-        run_id = tracking.start_parent_run(cfg.tracking.experiment, f"sweep-{study.study_name}",
+        run_id = runs.start_parent_run(cfg.tracking.experiment, f"sweep-{study.study_name}",
                                            config.flatten({"sweep": sweep}), {STUDY_TAG: study.study_name})
         study.set_user_attr(PARENT_ATTR, run_id)
         return run_id
@@ -269,12 +271,12 @@ def train_trial(trial: optuna.Trial, cfg: SweepConfig, arrays: dict, compose: Co
                          f"train.history_file='{folder / 'history.csv'}'", f"train.metrics_file='{folder / 'train.json'}'"])
     keras.backend.clear_session()  # the previous trial's models
     reporter = PruningReporter(trial)
-    tags = {tracking.PARENT_TAG: parent, TRIAL_TAG: trial_key(cfg.study, trial.number),
-            tracking.RUN_NAME_TAG: f"{cfg.study}-trial-{trial.number}"}
-    run_id, metrics = tracked_training.train_tracked(trial_cfg, arrays, [reporter], tags)
+    tags = {runs.PARENT_TAG: parent, TRIAL_TAG: trial_key(cfg.study, trial.number),
+            runs.RUN_NAME_TAG: f"{cfg.study}-trial-{trial.number}"}
+    run_id, metrics = tracked.train_tracked(trial_cfg, arrays, [reporter], tags)
     trial.set_user_attr(RUN_ATTR, run_id)
     if reporter.pruned_after:
-        tracking.set_tags(run_id, {PRUNED_TAG: str(reporter.pruned_after)})
+        runs.set_tags(run_id, {PRUNED_TAG: str(reporter.pruned_after)})
         raise optuna.TrialPruned(f"val_accuracy below the pruner's bar after epoch {reporter.pruned_after}")
     return metrics["best_val_accuracy"]
 
@@ -286,13 +288,13 @@ def record_best(study: optuna.Study, parent: str) -> FrozenTrial | None:
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     if not complete:
         log.warning("study %s has no complete trial yet: no best trial to record", study.study_name)
-        tracking.log_summary(parent, counts, {}, None, FIGURE)
+        runs.log_summary(parent, counts, {}, None, FIGURE)
         return None
     best = study.best_trial
     tags = {"best_trial": str(best.number), "best_run_id": best.user_attrs[RUN_ATTR],
             **{f"best.{name}": str(value) for name, value in best.params.items()}}
     figure = parallel_coordinates(study)
-    tracking.log_summary(parent, {"best_val_accuracy": best.value, **counts}, tags, figure, FIGURE)
+    runs.log_summary(parent, {"best_val_accuracy": best.value, **counts}, tags, figure, FIGURE)
     plt.close(figure)
     return best
 

@@ -6,26 +6,23 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from emotion.data.preprocess import to_model_input
 from emotion.errors import ModelInvalid
-from emotion.inference import views
-from emotion.model_files import (  # noqa: F401 - the names callers know model_io by
-    ARCHITECTURE, CALIBRATION, CARD, CONFUSION, CURVES, EXPECTED, HISTORY, INT8, METRICS, ONNX, PARAMS, TAGS, WEIGHTS,
-    check_model_folder,
-)
-from emotion.preprocess import to_model_input
+from emotion.tracking.model_files import ARCHITECTURE, CALIBRATION, EXPECTED, TEST_TIME, WEIGHTS, check_model_folder
 
 
 def save_model_files(model: keras.Model, folder: str | Path, calibration: dict | None = None,
-                     test_time: views.TestTime = views.TestTime()) -> Path:
+                     test_time: dict | None = None) -> Path:
     """Write model.json and model.weights.h5 (and calibration.json, the temperature baked into them; test_time.json,
-    its test-time views unless plain) into folder and return it."""
+    its test-time views as views.record gives them) into folder and return it."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / ARCHITECTURE).write_text(model.to_json())
     model.save_weights(folder / WEIGHTS)
     if calibration:
         (folder / CALIBRATION).write_text(json.dumps(calibration, indent=2) + "\n")
-    views.write(folder, test_time)
+    if test_time:
+        (folder / TEST_TIME).write_text(json.dumps(test_time) + "\n")
     return folder
 
 

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 
 from emotion.config import DataConfig
+from emotion.data.labels import CLASS_IDS, CLASS_NAMES
+from emotion.data.sources import Sample, open_source, resolve_source
 from emotion.errors import DataError
-from emotion.labels import CLASS_IDS, CLASS_NAMES
-from emotion.sources import Sample, open_source, resolve_source
 
 log = logging.getLogger(__name__)
 

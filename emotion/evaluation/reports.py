@@ -4,12 +4,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from emotion import calibration, figures
 from emotion.config import EvaluateConfig, TrainConfig
-from emotion.evaluation import Scores
+from emotion.data.labels import CLASS_NAMES
+from emotion.evaluation import calibration, figures
+from emotion.evaluation.scoring import Scores
 from emotion.jsonfiles import write_json
-from emotion.labels import CLASS_NAMES
-from emotion.model_io import CURVES
+from emotion.tracking.model_files import CURVES
 
 
 def write_training_report(history: pd.DataFrame, cfg: TrainConfig):

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from emotion.preprocess import IMG_SIZE
+from emotion.data.preprocess import IMG_SIZE
 
 Perturbation = Callable[[np.ndarray, int], np.ndarray]
 

@@ -6,14 +6,17 @@ import logging
 import keras
 import numpy as np
 
-from emotion import calibration, distillation
 from emotion.config import AugmentConfig, Config, DistillConfig, ModelConfig, TrainConfig
-from emotion.distributed import LOCAL, Cluster
-from emotion.labels import NUM_CLASSES
-from emotion.model import build_model, crop_jitter
-from emotion.model_io import load_model_files
-from emotion.preprocess import INPUT_SHAPE, to_model_input
-from emotion.runs import CheckpointReader, TrainingRun
+from emotion.data.labels import NUM_CLASSES
+from emotion.data.preprocess import INPUT_SHAPE, to_model_input
+from emotion.evaluation import calibration
+from emotion.tracking.model_io import load_model_files
+from emotion.training import distillation
+from emotion.training.augmentation import augmenter
+from emotion.training.checkpoints import CheckpointFolder, CheckpointReader
+from emotion.training.distributed import LOCAL, Cluster
+from emotion.training.model import build_model, crop_jitter
+from emotion.training.schedules import lr_schedule, make_optimizer
 
 log = logging.getLogger(__name__)
 
@@ -21,28 +24,6 @@ TRAINING_WRAPPER = "training_wrapper"  # compile_model's model when training-onl
 HISTORY_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")  # what fit logs per epoch
 EMA_METRICS = ("val_ema_loss", "val_ema_accuracy")  # and with train.ema, the moving average's (EmaValidation)
 
-
-def lr_schedule(cfg: TrainConfig):
-    """Learning rate per 0-based epoch.
-
-    step: cfg.lr, then lr_drop_values[i] once lr_drop_epochs[i] epochs are done.
-    cosine: cfg.lr decaying along a half cosine towards 0 at the last epoch, after warmup_epochs of linear warm-up.
-    """
-
-    def step(epoch: int, lr: float = 0.0) -> float:
-        rate = cfg.lr
-        for drop_epoch, value in zip(cfg.lr_drop_epochs, cfg.lr_drop_values):
-            if epoch >= drop_epoch:
-                rate = value
-        return rate
-
-    def cosine(epoch: int, lr: float = 0.0) -> float:
-        if epoch < cfg.warmup_epochs:
-            return cfg.lr * (epoch + 1) / cfg.warmup_epochs
-        done = (epoch - cfg.warmup_epochs) / (cfg.epochs - cfg.warmup_epochs)
-        return float(cfg.lr * 0.5 * (1 + np.cos(np.pi * done)))
-
-    return {"step": step, "cosine": cosine}[cfg.schedule]
 
 
 def sample_weights(label_ids: np.ndarray, mode: str) -> np.ndarray | None:
@@ -119,14 +100,6 @@ def saved_part(model: keras.Model) -> keras.Model:
     return model.get_layer(model.student_name) if model.name == TRAINING_WRAPPER else model
 
 
-def make_optimizer(cfg: TrainConfig) -> keras.optimizers.Optimizer:
-    """Adam, or SGD with Nesterov momentum; decoupled weight decay when cfg.weight_decay > 0; with cfg.ema, a moving
-    average of the weights that replaces them when the fit ends."""
-    options = {"weight_decay": cfg.weight_decay or None, "use_ema": cfg.ema, "ema_momentum": cfg.ema_momentum}
-    if cfg.optimizer == "sgd":
-        return keras.optimizers.SGD(cfg.lr, momentum=cfg.momentum, nesterov=True, **options)
-    return keras.optimizers.Adam(cfg.lr, **options)
-
 
 def seed_for(seed: int, *keys: int) -> int:
     """A 31-bit seed derived from the run's seed and keys (epoch, generator index)."""
@@ -139,36 +112,6 @@ def reseed(layer: keras.Layer, seed: int) -> None:
     for i, state in enumerate(states):
         state.assign(np.array([seed_for(seed, i), 0]).astype(state.dtype))
 
-
-def augmenter(cfg: AugmentConfig) -> keras.Sequential | None:
-    """Keras preprocessing layers for cfg's augmentations of [0, 1] faces (N, 48, 48, 1), or None for none; they
-    run in float32 whatever the precision, and draw from the model's seeded random streams (see reseed).
-
-    Geometry first (flip, shift, zoom, rotation: where and how big the detector's box lands), then photometry
-    (brightness, contrast, blur, noise: the camera), then erasing (occlusion). Mixup mixes labels too, so it
-    happens where the labels are (Batches).
-    """
-    unit, f32 = (0.0, 1.0), {"dtype": "float32"}
-    steps = [keras.layers.RandomFlip("horizontal", **f32)] if cfg.flip else []
-    if cfg.shift_fraction:
-        steps.append(keras.layers.RandomTranslation(cfg.shift_fraction, cfg.shift_fraction, "reflect", **f32))
-    if cfg.zoom_fraction:
-        steps.append(keras.layers.RandomZoom(cfg.zoom_fraction, fill_mode="reflect", **f32))
-    if cfg.rotation_deg:
-        steps.append(keras.layers.RandomRotation(cfg.rotation_deg / 360, "reflect", **f32))
-    if cfg.brightness:
-        steps.append(keras.layers.RandomBrightness(cfg.brightness, value_range=unit, **f32))
-    if cfg.contrast:
-        steps.append(keras.layers.RandomContrast(cfg.contrast, value_range=unit, **f32))
-    if cfg.blur_probability:
-        steps.append(keras.layers.RandomGaussianBlur(cfg.blur_probability, kernel_size=3, sigma=(0.1, 1.2),
-                                                     value_range=unit, **f32))
-    if cfg.noise_stddev:
-        steps.append(keras.layers.GaussianNoise(cfg.noise_stddev, **f32))
-    if cfg.erasing_probability:
-        steps.append(keras.layers.RandomErasing(cfg.erasing_probability, scale=(0.02, 0.2), fill_value=0.5,
-                                                value_range=unit, **f32))
-    return keras.Sequential(steps, name="augment") if steps else None
 
 
 class Batches(keras.utils.PyDataset):
@@ -246,7 +189,7 @@ def fit(
     seed: int,
     callbacks: list[keras.callbacks.Callback] = (),
     distill_cfg: DistillConfig | None = None,
-    checkpoint: TrainingRun | CheckpointReader | None = None,
+    checkpoint: CheckpointFolder | CheckpointReader | None = None,
     cluster: Cluster = LOCAL,
 ) -> keras.Model:
     """Train on arrays['train'], validate on arrays['val'], continuing from checkpoint's last epoch if it has one.

@@ -6,9 +6,9 @@ import keras
 from keras import layers
 
 from emotion.config import ModelConfig
+from emotion.data.labels import NUM_CLASSES
+from emotion.data.preprocess import IMG_SIZE, INPUT_SHAPE
 from emotion.errors import ConfigError
-from emotion.labels import NUM_CLASSES
-from emotion.preprocess import IMG_SIZE, INPUT_SHAPE
 
 
 def face_crop(x, cfg: ModelConfig):

@@ -1,6 +1,6 @@
-"""One training run's bookkeeping: settings fingerprint, checkpoint folder and its lock, exact resume, clean-up, tags.
+"""A training's checkpoint folder: settings fingerprint, lock, exact resume, clean-up, and the tags of its run.
 
-Shared by the tracked (tracked_training) and offline (offline) paths. The folder holds the newest epoch checkpoint
+Shared by the tracked (training.tracked) and offline (training.offline) paths. The folder holds the newest epoch checkpoint
 (weights with the optimizer state), and state.json: the fingerprint, the MLflow run id (tracked path), the epochs
 done and their logged metrics. Files are replaced atomically, so a process killed at any point leaves the previous
 complete checkpoint. A lock makes one process at a time own the folder; the OS releases it when the process dies.
@@ -21,11 +21,13 @@ import keras
 import pandas as pd
 from filelock import FileLock, Timeout
 
-from emotion import config, data, provenance
+from emotion import config
 from emotion.config import Config
-from emotion.distributed import LOCAL, Cluster
-from emotion.jsonfiles import read_json, write_json
+from emotion.data import dataset
 from emotion.errors import CheckpointInUse, CheckpointUnreadable, TrainingInterrupted, UserError
+from emotion.jsonfiles import read_json, write_json
+from emotion.tracking import provenance
+from emotion.training.distributed import LOCAL, Cluster
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +59,7 @@ def settings_of(cfg: Config, data_hash: str) -> dict:
 def logged_config(cfg: Config) -> dict:
     """The config as a run records it (nested): data.source is the source the index was actually read from."""
     tree = config.to_dict(cfg)
-    tree["data"]["source"] = data.indexed_source(cfg.data.index_dir, cfg.data.source)
+    tree["data"]["source"] = dataset.indexed_source(cfg.data.index_dir, cfg.data.source)
     return tree
 
 
@@ -71,8 +73,8 @@ def provenance_tags(data_hash: str) -> dict[str, str]:
     }
 
 
-class TrainingRun:
-    """A checkpoint folder owned by this process for the duration of `with TrainingRun(...) as run:`.
+class CheckpointFolder:
+    """A checkpoint folder owned by this process for the duration of `with CheckpointFolder(...) as checkpoint:`.
 
     On entry it takes the lock and loads the previous state when its fingerprint matches (and resume is true);
     otherwise the old checkpoint is removed and `abandoned_run_id` names the run it belonged to; then it tells the
@@ -90,7 +92,7 @@ class TrainingRun:
         self._lock = FileLock(self.dir / LOCK_FILE)
         self.ctrl_c = _CtrlC()
 
-    def __enter__(self) -> "TrainingRun":
+    def __enter__(self) -> "CheckpointFolder":
         self.dir.mkdir(parents=True, exist_ok=True)
         try:
             self._lock.acquire(timeout=0)
@@ -268,7 +270,7 @@ class _CtrlC:
 
 
 class _EpochCheckpoint(keras.callbacks.Callback):
-    def __init__(self, run: TrainingRun):
+    def __init__(self, run: CheckpointFolder):
         super().__init__()
         self.run = run
 

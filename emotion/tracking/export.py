@@ -14,15 +14,15 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from emotion import config, tracking
-from emotion.training import HISTORY_METRICS
+from emotion import config
 from emotion.errors import ModelNotFound
-from emotion.evaluation import Scores
-from emotion.model_files import LOGGED, TEST_TIME
-from emotion.model_io import (
-    ARCHITECTURE, CALIBRATION, CARD, CONFUSION, CURVES, HISTORY, METRICS, PARAMS, TAGS, WEIGHTS, load_model_files,
-    write_expected_predictions,
+from emotion.evaluation.scoring import Scores
+from emotion.tracking import registry, runs
+from emotion.training.trainer import HISTORY_METRICS
+from emotion.tracking.model_files import (
+    ARCHITECTURE, CALIBRATION, CARD, CONFUSION, CURVES, HISTORY, LOGGED, METRICS, PARAMS, TAGS, TEST_TIME, WEIGHTS,
 )
+from emotion.tracking.model_io import load_model_files, write_expected_predictions
 
 log = logging.getLogger(__name__)
 
@@ -56,17 +56,17 @@ def export_run(run_id: str, folder: str | Path) -> Path:
     """Write a tracked run (model, params, history, test metrics, tags, figures) into folder."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    params, tags = tracking.run_params_and_tags(run_id)
+    params, tags = runs.run_params_and_tags(run_id)
     with tempfile.TemporaryDirectory() as tmp:
-        downloaded = tracking.download_model(run_id, tmp)
+        downloaded = runs.download_model(run_id, tmp)
         for name in (ARCHITECTURE, WEIGHTS, CALIBRATION, TEST_TIME):
             if (downloaded / name).exists():  # calibration.json: runs trained with train.calibrate; test_time.json
                 shutil.copy(downloaded / name, folder / name)
         for name in FIGURES:
-            tracking.download_artifact_if_logged(run_id, name, folder)
+            runs.download_artifact_if_logged(run_id, name, folder)
     write_expected_predictions(load_model_files(folder), folder)
     (folder / PARAMS).write_text(yaml.safe_dump(unflatten(params), sort_keys=False))
-    tracking.metric_history(run_id, HISTORY_METRICS).to_csv(folder / HISTORY, index=False)
+    runs.metric_history(run_id, HISTORY_METRICS).to_csv(folder / HISTORY, index=False)
     (folder / TAGS).write_text(json.dumps(tags | {"exported_from_run": run_id}, indent=2) + "\n")
     return folder
 
@@ -74,7 +74,7 @@ def export_run(run_id: str, folder: str | Path) -> Path:
 def import_run(folder: str | Path, registered_model: str) -> tuple[str, dict]:
     """Log an exported run folder as an MLflow run (once per weights file) and register its model if scored.
 
-    Returns (run id, registry aliases now pointing at it). Call tracking.setup first.
+    Returns (run id, registry aliases now pointing at it). Call runs.setup first.
     """
     folder = Path(folder)
     for name in (ARCHITECTURE, WEIGHTS, PARAMS):
@@ -82,20 +82,20 @@ def import_run(folder: str | Path, registered_model: str) -> tuple[str, dict]:
             raise ModelNotFound(f"{folder}: missing {name}; an exported run holds {ARCHITECTURE}, {WEIGHTS}, {PARAMS}")
     weights_sha = hashlib.sha256((folder / WEIGHTS).read_bytes()).hexdigest()
     tags = json.loads((folder / TAGS).read_text()) if (folder / TAGS).exists() else {}
-    found = tracking.find_run(WEIGHTS_TAG, weights_sha)
+    found = runs.find_run(WEIGHTS_TAG, weights_sha)
     report = json.loads((folder / METRICS).read_text()) if (folder / METRICS).exists() else None
     run_id = found or _log_run(folder, tags | {WEIGHTS_TAG: weights_sha, "imported_from": str(folder)}, report)
     if found:
-        tracking.set_tags(run_id, tags)  # what the folder records now (e.g. its test split) and an old import lacks
+        runs.set_tags(run_id, tags)  # what the folder records now (e.g. its test split) and an old import lacks
         log.info("%s was imported before as run %s", folder, run_id)
-    aliases = tracking.register(run_id, registered_model, report["accuracy"]) if report else {}
+    aliases = registry.register(run_id, registered_model, report["accuracy"]) if report else {}
     return run_id, aliases
 
 
 def _log_run(folder: Path, tags: dict, report: dict | None) -> str:
     history = pd.read_csv(folder / HISTORY).to_dict("records") if (folder / HISTORY).exists() else []
     present = [name for name in (*LOGGED, *FIGURES, CARD) if (folder / name).exists()]
-    return tracking.log_finished_run(
+    return runs.log_finished_run(
         name=folder.name,
         tags=tags,
         params=config.flatten(yaml.safe_load((folder / PARAMS).read_text())),

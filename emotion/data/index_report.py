@@ -5,11 +5,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from emotion import figures, quality
 from emotion.config import DataConfig
-from emotion.data import ALL_SPLITS, Index
+from emotion.data import quality
+from emotion.data.dataset import ALL_SPLITS, Index
+from emotion.data.labels import CLASS_NAMES
+from emotion.evaluation import figures
 from emotion.jsonfiles import write_json
-from emotion.labels import CLASS_NAMES
 
 log = logging.getLogger(__name__)
 

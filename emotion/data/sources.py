@@ -12,9 +12,9 @@ import cv2
 import numpy as np
 
 from emotion.config import DEFAULT_SOURCE
+from emotion.data.labels import CLASS_NAMES, CSV_EMOTION_NAMES
+from emotion.data.preprocess import IMG_SIZE
 from emotion.errors import DataError
-from emotion.labels import CLASS_NAMES, CSV_EMOTION_NAMES
-from emotion.preprocess import IMG_SIZE
 
 log = logging.getLogger(__name__)
 

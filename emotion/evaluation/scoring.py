@@ -6,9 +6,9 @@ import keras
 import numpy as np
 from sklearn import metrics
 
+from emotion.data.labels import CLASS_NAMES
+from emotion.data.preprocess import to_model_input
 from emotion.inference.views import TestTime
-from emotion.labels import CLASS_NAMES
-from emotion.preprocess import to_model_input
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Scores on held-out faces (scoring), calibration, reports and figures, perturbations."""
