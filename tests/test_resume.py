@@ -174,16 +174,16 @@ def test_a_tracking_server_stopped_mid_training_stops_in_one_line_and_resume_los
                                                                                           mlflow_server, uninterrupted):
     """The team's server (PostgreSQL, proxied artifacts) goes away after an epoch's checkpoint: one line, then the
     same command resumes into the same run, every epoch's metrics equal to an uninterrupted training's."""
-    trainer = start("train", tmp_path, index_dir, tracking_uri=mlflow_server.uri)
+    training = start("train", tmp_path, index_dir, tracking_uri=mlflow_server.uri)
     state = tmp_path / "checkpoints/train/state.json"
-    while trainer.poll() is None and not (state.exists() and json.loads(state.read_text())["epochs"] >= 1):
+    while training.poll() is None and not (state.exists() and json.loads(state.read_text())["epochs"] >= 1):
         time.sleep(0.01)
-    trainer.send_signal(signal.SIGSTOP)  # held after an epoch's checkpoint while the server goes away
+    training.send_signal(signal.SIGSTOP)  # held after an epoch's checkpoint while the server goes away
     try:
         mlflow_server.stop()
     finally:
-        trainer.send_signal(signal.SIGCONT)
-        code, err = finish(trainer)
+        training.send_signal(signal.SIGCONT)
+        code, err = finish(training)
         mlflow_server.start()
     checkpointed = json.loads(state.read_text())
     assert code == 1, err[-2000:]

@@ -90,21 +90,22 @@ def test_a_sweep_records_every_trial_under_a_parent_with_the_best(index_dir, mlf
     study, best = run_in_process(base_overrides(index_dir, "sqlite:///optuna.db", "sweep.n_trials=3",
                                                 "sweep.pruner=none", "train.epochs=2", "sweep.sampler_seed=0"))
     states = [t.state for t in study.trials]
-    runs = trial_runs(study)
-    report(f"trials expected 3, found {len(states)}: {[s.name for s in states]}; child runs {sum(map(len, runs.values()))}")
+    by_trial = trial_runs(study)
+    report(f"trials expected 3, found {len(states)}: {[s.name for s in states]}; "
+           f"child runs {sum(map(len, by_trial.values()))}")
     assert states == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.COMPLETE]
-    assert sorted(runs) == [f"fer2013/{n}" for n in range(3)] and all(len(r) == 1 for r in runs.values())
+    assert sorted(by_trial) == [f"fer2013/{n}" for n in range(3)] and all(len(r) == 1 for r in by_trial.values())
     for trial in study.trials:
-        run = runs[f"fer2013/{trial.number}"][0]
+        run = by_trial[f"fer2013/{trial.number}"][0]
         assert run.info.run_id == trial.user_attrs[sweep.RUN_ATTR] and run.info.status == "FINISHED"
         assert run.info.run_name == f"fer2013-trial-{trial.number}"
         assert_run_has_trial_params(run, trial)
-    pruned = runs["fer2013/1"][0]
+    pruned = by_trial["fer2013/1"][0]
     assert pruned.data.tags[sweep.PRUNED_TAG] == "1"
     assert [m.step for m in MlflowClient().get_metric_history(pruned.info.run_id, "val_accuracy")] == [1]
 
     parent = MlflowClient().get_run(study.user_attrs[sweep.PARENT_ATTR])
-    best_run = runs[f"fer2013/{best.number}"][0]
+    best_run = by_trial[f"fer2013/{best.number}"][0]
     best_history = MlflowClient().get_metric_history(best_run.info.run_id, "val_accuracy")
     report(f"best trial {best.number}: parent {parent.data.metrics['best_val_accuracy']:.4f}, "
           f"child {max(m.value for m in best_history):.4f}")
@@ -140,17 +141,18 @@ def test_two_workers_share_one_study_without_losing_or_repeating_a_trial(index_d
 
     mlflow.set_tracking_uri(mlflow_store)
     study = optuna.load_study(study_name="shared", storage=study_storage)
-    runs = trial_runs(study)
+    by_trial = trial_runs(study)
     parents = mlflow.search_runs(experiment_names=[EXPERIMENT], filter_string=f"tags.{sweep.STUDY_TAG} = 'shared'",
                                  output_format="list")
     report(f"{study_storage.split(':')[0]}: trials expected 4, found {len(study.trials)} "
-          f"({[t.state.name for t in study.trials]}); child runs {sum(map(len, runs.values()))}, parents {len(parents)}")
+          f"({[t.state.name for t in study.trials]}); child runs {sum(map(len, by_trial.values()))}, "
+          f"parents {len(parents)}")
     assert sorted(t.number for t in study.trials) == [0, 1, 2, 3]
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials)
-    assert sorted(runs) == [f"shared/{n}" for n in range(4)] and all(len(r) == 1 for r in runs.values())
+    assert sorted(by_trial) == [f"shared/{n}" for n in range(4)] and all(len(r) == 1 for r in by_trial.values())
     for trial in study.trials:
-        assert runs[f"shared/{trial.number}"][0].info.run_id == trial.user_attrs[sweep.RUN_ATTR]
-        assert_run_has_trial_params(runs[f"shared/{trial.number}"][0], trial)
+        assert by_trial[f"shared/{trial.number}"][0].info.run_id == trial.user_attrs[sweep.RUN_ATTR]
+        assert_run_has_trial_params(by_trial[f"shared/{trial.number}"][0], trial)
     assert len(parents) == 1 and parents[0].info.run_id == study.user_attrs[sweep.PARENT_ATTR]
 
 
@@ -171,13 +173,13 @@ def test_a_worker_killed_mid_trial_leaves_it_failed_and_retried_never_running(in
 
     study, best = run_in_process(base_overrides(index_dir, storage, *heartbeat, "train.epochs=1"))
     trials = study.trials
-    runs = trial_runs(study)
+    by_trial = trial_runs(study)
     report(f"killed in epoch {max(killed.intermediate_values) + 1}: trials {[t.state.name for t in trials]}, "
-          f"runs {[r.info.status for n in sorted(runs) for r in runs[n]]}")
+          f"runs {[r.info.status for n in sorted(by_trial) for r in by_trial[n]]}")
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE]
     assert trials[1].params == killed.params and trials[1].system_attrs["failed_trial"] == killed.number
-    assert [r.info.status for r in runs["fer2013/0"]] == ["KILLED"]
-    assert [r.info.status for r in runs["fer2013/1"]] == ["FINISHED"] and best.number == 1
+    assert [r.info.status for r in by_trial["fer2013/0"]] == ["KILLED"]
+    assert [r.info.status for r in by_trial["fer2013/1"]] == ["FINISHED"] and best.number == 1
 
 
 def optuna_trials(storage: str) -> list[optuna.trial.FrozenTrial]:
@@ -243,20 +245,21 @@ def test_postgresql_restarted_mid_sweep_loses_no_trial(index_dir, postgres, mlfl
 
     mlflow.set_tracking_uri(mlflow_store)
     study = optuna.load_study(study_name="fer2013", storage=storage)
-    runs = trial_runs(study)
+    by_trial = trial_runs(study)
     finished = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     report(f"trials expected >= 2 finished, found {len(study.trials)}: {[t.state.name for t in study.trials]}; "
-          f"MLflow runs {[(n, [r.info.status for r in runs[n]]) for n in sorted(runs)]}")
+          f"MLflow runs {[(n, [r.info.status for r in by_trial[n]]) for n in sorted(by_trial)]}")
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL) for t in study.trials)
     assert len(finished) == 2 and len(study.trials) == (2 if patience_s else 3)
-    assert sorted(runs) == sorted(trial_key(t) for t in study.trials) and all(len(r) == 1 for r in runs.values())
+    assert sorted(by_trial) == sorted(trial_key(t) for t in study.trials)
+    assert all(len(r) == 1 for r in by_trial.values())
     for trial in finished:
-        assert runs[trial_key(trial)][0].info.run_id == trial.user_attrs[sweep.RUN_ATTR]
-        assert runs[trial_key(trial)][0].info.status == "FINISHED"
-        assert_run_has_trial_params(runs[trial_key(trial)][0], trial)
+        assert by_trial[trial_key(trial)][0].info.run_id == trial.user_attrs[sweep.RUN_ATTR]
+        assert by_trial[trial_key(trial)][0].info.status == "FINISHED"
+        assert_run_has_trial_params(by_trial[trial_key(trial)][0], trial)
     if not patience_s:  # the interrupted trial ran again with the same parameters
         # the stopped worker ended the trial's run as failed; a worker killed outright leaves it to be marked KILLED
-        assert study.trials[0].state == TrialState.FAIL and runs["fer2013/0"][0].info.status == "FAILED"
+        assert study.trials[0].state == TrialState.FAIL and by_trial["fer2013/0"][0].info.status == "FAILED"
         assert study.trials[1].system_attrs["failed_trial"] == 0 and study.trials[1].params == study.trials[0].params
 
 
