@@ -8,21 +8,21 @@ Run: python -m bench.train_throughput [--images 4096] [--epochs 3] [--index-dir 
 """
 
 import argparse
+import dataclasses
 import copy
 import tempfile
 import time
 
 import keras
 import numpy as np
-from hydra import compose, initialize_config_dir
 
 from emotion import config
 from emotion.config import AugmentConfig
 from emotion.data import dataset
 from emotion.data.labels import NUM_CLASSES
 from emotion.data.preprocess import to_model_input
-from emotion.project_files import project_path
 from emotion.training import augmentation, trainer
+from stages.composition import load_config
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -57,7 +57,7 @@ def pipeline_rate(arrays: dict, cfg: config.Config, augment: AugmentConfig) -> E
     timer = EpochTimer()
     with tempfile.TemporaryDirectory() as tmp:
         cfg.train.checkpoint_dir = tmp
-        trainer.fit(arrays, cfg.model, cfg.train, augment, cfg.seed, [timer])
+        trainer.fit(dataclasses.replace(cfg, augment=augment), arrays, callbacks=[timer])
     return timer
 
 
@@ -100,9 +100,7 @@ def main() -> None:
     parser.add_argument("--index-dir", default="data/index")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. experiment=efficient")
     args = parser.parse_args()
-    with initialize_config_dir(str(project_path("conf")), version_base="1.3"):
-        cfg = config.validate(compose("config", overrides=[*args.overrides, f"train.epochs={args.epochs}",
-                                                            "train.warmup_epochs=0"]))  # speed only
+    cfg = load_config([*args.overrides, f"train.epochs={args.epochs}", "train.warmup_epochs=0"])  # speed only
     arrays = load_arrays(args.index_dir, args.images)
     print(f"model {cfg.model.name} filters {cfg.model.filters} x{cfg.model.convs_per_block}, "
           f"precision {cfg.train.precision}, batch {cfg.train.batch_size}")

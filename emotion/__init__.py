@@ -3,6 +3,10 @@
 The Python API: `from emotion import EmotionRecognizer` (see emotion.inference.recognizer).
 """
 
-from emotion.inference.recognizer import EmotionRecognizer
+from emotion import tensorflow_logs
+
+tensorflow_logs.install()  # before anything here can import TensorFlow
+
+from emotion.inference.recognizer import EmotionRecognizer  # noqa: E402 - after the quieting
 
 __all__ = ["EmotionRecognizer"]

@@ -6,7 +6,7 @@ from typing import Any, Optional
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from emotion.errors import ConfigError
+from emotion.errors import ConfigError, first_line
 
 DEFAULT_SOURCE = "kaggle:msambare/fer2013"
 
@@ -355,7 +355,7 @@ def validate(raw: DictConfig) -> Config:
     except OmegaConfBaseException as err:
         key = getattr(err, "full_key", None)
         where = f" at {key}" if key else ""
-        raise ConfigError(f"invalid configuration{where}: {str(err).splitlines()[0]}") from err
+        raise ConfigError(f"invalid configuration{where}: {first_line(err)}") from err
 
 
 def to_dict(cfg: Config) -> dict:

@@ -1,4 +1,10 @@
-"""The exceptions a user can hit: each message says what is wrong, with which thing, and what to do."""
+"""The exceptions a user can hit: each message says what is wrong, with which thing, and what to do; and how every
+command ends on them (user_errors_exit)."""
+
+import functools
+import sys
+
+INTERRUPTED_EXIT = 130  # what shells report for Ctrl-C
 
 
 class UserError(Exception):
@@ -43,3 +49,30 @@ class TrainingInterrupted(UserError):
 
 class StudyUnavailable(UserError):
     """A sweep's Optuna storage cannot be opened, or its study is incomplete."""
+
+
+def first_line(err: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message (its type's name when it has none), at most limit characters: how
+    a library's error is quoted inside one of ours."""
+    lines = str(err).strip().splitlines()
+    return (lines[0] if lines else type(err).__name__)[:limit]
+
+
+def user_errors_exit(main):
+    """Wrap a command's entry point (a stage, webcam, batch, serve): a UserError ends it with one `error: ...` line
+    and status 1, Ctrl-C with status 130 (a training's resume hint printed as its error line); what the command
+    finished before is kept."""
+
+    @functools.wraps(main)
+    def wrapper(*args, **kwargs):
+        try:
+            return main(*args, **kwargs)
+        except TrainingInterrupted as err:
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(INTERRUPTED_EXIT)
+        except UserError as err:
+            sys.exit(f"error: {err}")
+        except KeyboardInterrupt:
+            sys.exit(INTERRUPTED_EXIT)
+
+    return wrapper

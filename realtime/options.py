@@ -1,16 +1,15 @@
-"""What the realtime applications share on their command line: which model and backend, and the config composed
-from conf/ with Hydra overrides, and how a command ends (one error line, 130 on Ctrl-C)."""
+"""What the realtime applications share on their command line: which model and backend, and how a command ends
+(one error line, 130 on Ctrl-C); they read conf/ with stages.composition.load_config."""
 
 import argparse
 import logging
 import sys
 from collections.abc import Callable
 
-from hydra import compose, initialize_config_dir
-
 from emotion import config
-from emotion.errors import UserError
-from emotion.project_files import DEFAULT_MODEL, project_path
+from emotion.errors import user_errors_exit
+from emotion.inference.models import ModelChoice
+from emotion.project_files import DEFAULT_MODEL
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -26,10 +25,9 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                         "realtime.backend, auto = fastest available)")
 
 
-def load_config(overrides: list[str]) -> config.Config:
-    """conf/ composed with Hydra overrides (e.g. realtime.scale_factor=1.2) and checked against the schema."""
-    with initialize_config_dir(str(project_path("conf")), version_base="1.3"):
-        return config.validate(compose("config", overrides=overrides))
+def model_choice(args: argparse.Namespace) -> ModelChoice:
+    """The model that add_model_options' arguments choose."""
+    return ModelChoice(args.run_id, args.model_uri, args.model_dir, args.backend)
 
 
 def setup_logging() -> None:
@@ -40,11 +38,6 @@ def setup_logging() -> None:
 
 
 def run_command(run: Callable[[], int]) -> None:
-    """Exit with run()'s status: a UserError as one `error:` line, Ctrl-C as 130 (what run wrote so far is kept)."""
+    """Exit with run()'s status, as every command ends (emotion.errors.user_errors_exit)."""
     setup_logging()
-    try:
-        sys.exit(run())
-    except UserError as err:
-        sys.exit(f"error: {err}")
-    except KeyboardInterrupt:
-        sys.exit(130)
+    sys.exit(user_errors_exit(run)())

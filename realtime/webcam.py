@@ -17,11 +17,10 @@ import cv2
 
 from emotion.errors import UserError
 from emotion.inference import inputs
-from emotion.inference.backends import load_backend
-from emotion.inference.models import model_folder
 from emotion.inference.recognizer import EmotionRecognizer
 from emotion.inference.records import FrameResult
 from realtime import options, overlay
+from stages.composition import load_config
 
 log = logging.getLogger("realtime.webcam")
 
@@ -60,7 +59,7 @@ def check_gui(headless: bool) -> None:
 
 def run(args: argparse.Namespace, capture_factory=None) -> int:
     """Label the chosen input; capture_factory opens cameras (cv2.VideoCapture unless a test fakes one)."""
-    cfg = options.load_config(args.overrides)
+    cfg = load_config(args.overrides)
     check_gui(args.headless)
     if args.image:  # inputs are checked before the model loads: a typo costs no wait
         paths = inputs.image_paths(args.image)
@@ -69,14 +68,13 @@ def run(args: argparse.Namespace, capture_factory=None) -> int:
     else:
         (frames, release), fps = inputs.camera_frames(args.camera, capture_factory or cv2.VideoCapture), 30.0
     try:
-        folder = model_folder(cfg.tracking, cfg.realtime.cache_dir, args.run_id, args.model_uri, args.model_dir)
-        backend = load_backend(folder, args.backend or cfg.realtime.backend, cfg.realtime.test_time)
+        recognizer = EmotionRecognizer.from_choice(options.model_choice(args), cfg.realtime, cfg.tracking)
     except BaseException:
         if not args.image:
             release()
         raise
-    log.info("inference backend: %s, test-time views: %s", backend.name, backend.test_time.scheme)
-    recognizer = EmotionRecognizer(backend, cfg.realtime)
+    log.info("inference backend: %s, test-time views: %s", recognizer.backend.name,
+             recognizer.backend.test_time.scheme)
     if args.image:
         return label_images(args, paths, recognizer)
     return label_stream(args, recognizer, frames, release, fps)

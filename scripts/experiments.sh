@@ -3,10 +3,12 @@
 # worktree of this repository pinned to one commit, so that later changes to the checkout do not disturb them.
 #   FER2013_SOURCE=~/fer2013.zip bash scripts/experiments.sh PLAN [COMMIT]
 # PLAN names scripts/plans/PLAN.sh: one `experiment NAME -S key=value ...` line per training (data.source and a
-# checkpoint folder of its own are added). COMMIT: HEAD when the plan's worktree is first made.
-# Run it again to go on: finished experiments are skipped, a stopped one resumes from its last epoch's checkpoint.
-# Runs at low priority. State in .PLAN/: worktree/ (git- and DVC-ignored; results in its `dvc exp show` and its
-# MLflow store worktree/mlflow.db), logs/NAME.log, done/NAME. Selection: validation split only.
+# checkpoint folder of its own are added), and `step NAME COMMAND...` for other work in the worktree (`run_of NAME`
+# gives an experiment's MLflow run id). COMMIT: HEAD when the plan's worktree is first made.
+# Run it again to go on: finished experiments and steps are skipped, a stopped training resumes from its last
+# epoch's checkpoint. Runs at low priority. State in .PLAN/: worktree/ (git- and DVC-ignored; results in its
+# `dvc exp show` and its MLflow store worktree/mlflow.db), logs/NAME.log, done/NAME, runs/NAME.json (the run of
+# each experiment). Selection: validation split only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -16,7 +18,7 @@ plan=${1:?name a plan in scripts/plans, e.g. pilots}
 state=$root/.$plan
 worktree=$state/worktree
 [ -d "$worktree" ] || git worktree add --detach "$worktree" "${2:-HEAD}"
-mkdir -p "$state/logs" "$state/done"
+mkdir -p "$state/logs" "$state/done" "$state/runs"
 source "$root/.venv/bin/activate"
 cd "$worktree"
 echo "$plan in $worktree at $(git rev-parse --short HEAD)"
@@ -28,7 +30,21 @@ experiment() {  # NAME OVERRIDE...
   echo "$(date -u +%FT%TZ) $name: $*"
   nice -n 10 dvc exp run -n "$name" -S "data.source=$FER2013_SOURCE" -S "train.checkpoint_dir=checkpoints/$name" "$@" \
     > "$state/logs/$name.log" 2>&1
+  cp artifacts/train_run.json "$state/runs/$name.json"
   touch "$state/done/$name"
+}
+
+step() {  # NAME COMMAND...
+  local name=$1
+  shift
+  [ -f "$state/done/$name" ] && return 0
+  echo "$(date -u +%FT%TZ) $name: $*"
+  nice -n 10 "$@" > "$state/logs/$name.log" 2>&1
+  touch "$state/done/$name"
+}
+
+run_of() {  # NAME: the MLflow run id of a finished experiment
+  python -c "import json, sys; print(json.load(open(sys.argv[1]))['run_id'])" "$state/runs/$1.json"
 }
 
 source "$root/scripts/plans/$plan.sh"

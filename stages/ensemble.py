@@ -11,7 +11,7 @@ import json
 import logging
 from pathlib import Path
 
-from stages.entry import user_errors_exit
+from emotion.errors import user_errors_exit
 
 
 @user_errors_exit

@@ -5,7 +5,7 @@ import argparse
 import logging
 
 from emotion.config import TrackingConfig
-from stages.entry import user_errors_exit
+from emotion.errors import user_errors_exit
 
 
 @user_errors_exit

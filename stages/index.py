@@ -5,7 +5,8 @@ import logging
 import hydra
 from omegaconf import DictConfig
 
-from stages.entry import stage_help, user_errors_exit
+from emotion.errors import user_errors_exit
+from stages.entry import stage_help
 
 log = logging.getLogger(__name__)
 

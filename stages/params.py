@@ -8,21 +8,19 @@ import argparse
 import logging
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from emotion import config
+from emotion.errors import user_errors_exit
 from emotion.project_files import project_path
-from stages.entry import user_errors_exit
-
+from stages.composition import compose_conf
 
 log = logging.getLogger(__name__)
 
 
 def composed_params() -> str:
     """conf/config.yaml composed and checked against the schema, as the YAML text DVC writes to params.yaml."""
-    with initialize_config_dir(str(project_path("conf")), version_base="1.3"):
-        raw = compose("config")
+    raw = compose_conf()
     config.validate(raw)  # a bad value fails here by name, before `dvc repro` starts anything
     OmegaConf.resolve(raw)
     return OmegaConf.to_yaml(raw)  # DVC's Hydra integration writes params.yaml with this same call

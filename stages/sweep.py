@@ -7,7 +7,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from stages.entry import stage_help, user_errors_exit
+from emotion.errors import user_errors_exit
+from stages.entry import stage_help
 
 log = logging.getLogger(__name__)
 

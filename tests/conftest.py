@@ -13,10 +13,10 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
 
 from emotion import config
 from emotion.data.labels import CLASS_NAMES, CSV_EMOTION_NAMES
+from stages.composition import load_config
 from services import mlflow_server, postgres  # noqa: F401  (fixtures: real servers for tests marked services)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,8 +96,7 @@ def fer_csv(kaggle_folder, tmp_path_factory) -> Path:
 
 def compose_config(*overrides: str) -> config.Config:
     """conf/ composed by Hydra with overrides, validated into dataclasses."""
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        return config.validate(compose("config", overrides=list(overrides)))
+    return load_config(overrides)
 
 
 def run(cmd: list[str], cwd: Path, env_path: str | None = None, tracking_uri: str | None = None) -> str:

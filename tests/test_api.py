@@ -1,6 +1,8 @@
 """The Python API, `from emotion import EmotionRecognizer`, on the shipped reference model: the same records as the
 CLI for a photo given as a path or as a BGR, RGB or grey array, ready crops, and a video with its per-face summary."""
 
+import json
+
 import cv2
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ from emotion import EmotionRecognizer
 from emotion.data.labels import CLASS_NAMES
 from emotion.data.preprocess import crop_face
 from emotion.errors import UserError
+from emotion.inference.models import ResolvedModel
 from emotion.project_files import default_model_dir
 from test_realtime import astronaut_frame
 
@@ -66,3 +69,11 @@ def test_without_an_mlflow_store_the_shipped_model_is_used_and_named(workdir, ca
     recognizer = EmotionRecognizer.from_mlflow()
     assert recognizer.backend.name == "litert-int8"
     assert f"no MLflow store at {workdir / 'mlflow.db'}: using the shipped model {default_model_dir()}" in caplog.text
+
+
+def test_the_recognizer_knows_which_model_it_runs(recognizer):
+    card, tags = (json.loads((REFERENCE / name).read_text()) for name in ("metrics.json", "tags.json"))
+    run_id = tags["exported_from_run"]  # the run the shipped folder was exported from
+    assert recognizer.model == ResolvedModel(REFERENCE, run_id, "reference", None, card["accuracy"])
+    assert recognizer.backend.name == "litert-int8" and recognizer.backend.test_time.scheme == "plain"
+

@@ -4,18 +4,17 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from conftest import ROOT, compose_config
 from emotion.errors import ConfigError
 from stages import params
+from stages.composition import compose_conf
 
 
 def test_params_yaml_is_conf_composed():
     """params.yaml is what DVC composes from conf/; edit conf/ and run `python -m stages.params` to update it."""
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        composed = OmegaConf.to_container(compose("config"), resolve=True)
+    composed = OmegaConf.to_container(compose_conf(), resolve=True)
     assert yaml.safe_load(Path(ROOT / "params.yaml").read_text()) == composed
     assert params.composed_params() == (ROOT / "params.yaml").read_text()
 

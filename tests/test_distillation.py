@@ -62,7 +62,6 @@ def test_distilled_fit_trains_a_student(cfg, workdir, augment):
     student_cfg = compose_config(f"data.source={cfg.data.source}", "model=compact", f"augment={augment}",
                                  "train.epochs=1", "train.batch_size=8", f"distill.teacher_dir={workdir / 'teacher'}")
     history = keras.callbacks.History()
-    model = trainer.fit(arrays, student_cfg.model, student_cfg.train, student_cfg.augment, student_cfg.seed,
-                         [history], student_cfg.distill)
+    model = trainer.fit(student_cfg, arrays, callbacks=[history])
     assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(history.history)
     assert model.output_shape == (None, 7) and np.isfinite(history.history["loss"]).all()

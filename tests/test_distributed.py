@@ -3,7 +3,6 @@ settings that cannot work fail in one line before any work."""
 
 import os
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ from emotion.data import dataset
 from emotion.errors import CheckpointUnreadable, ConfigError
 from emotion.tracking import model_io, runs, store
 from emotion.training import checkpoints, distributed, trainer
+from services import free_port
 
 
 @pytest.mark.parametrize(
@@ -99,7 +99,7 @@ def test_mirrored_trains_and_checkpoints_under_tensorflows_strategy(tmp_path):
     arrays = {split: (rng.integers(0, 256, (n, 48, 48), np.uint8), np.arange(n) % 7) for split, n in
               (("train", 10), ("val", 3))}
     with checkpoints.CheckpointFolder(tmp_path, {"any": "settings"}, cluster=cluster) as run:
-        model = trainer.fit(arrays, cfg.model, cfg.train, cfg.augment, cfg.seed, [], cfg.distill, run, cluster)
+        model = trainer.fit(cfg, arrays, checkpoint=run, cluster=cluster)
         assert run.epochs_done == 1 and model.distribute_strategy is cluster.distribution
 
 
@@ -114,12 +114,6 @@ TINY = ["train.epochs=1", "train.batch_size=14", "train.optimizer=sgd", "model.f
 # Two devices each sum half the batch's gradients and then add the halves: another order of float32 additions
 # than one device summing the whole batch, so the weights agree to rounding, not bit for bit
 TOLERANCE = 1e-6
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_train(cwd: Path, index_dir: Path, *overrides: str) -> subprocess.Popen:

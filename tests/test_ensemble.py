@@ -75,7 +75,6 @@ def test_the_evaluate_stage_scores_an_ensemble_and_a_student_learns_from_it(memb
     cfg.distill.teacher_dir = "ensembles/tiny"
     dataset.write_index(dataset.index_source(cfg.data, cfg.seed), cfg.data.index_dir)
     history = keras.callbacks.History()
-    student = trainer.fit(dataset.load_cache(cfg.data.index_dir), cfg.model, cfg.train, cfg.augment, cfg.seed,
-                           [history], cfg.distill)
+    student = trainer.fit(cfg, dataset.load_cache(cfg.data.index_dir), callbacks=[history])
     assert not any(layer.name.startswith("member_") for layer in student.layers)  # one network, not the ensemble
     assert np.isfinite(history.history["loss"]).all() and "val_accuracy" in history.history

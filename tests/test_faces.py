@@ -178,8 +178,8 @@ def test_the_server_takes_the_configured_detector(built):
     from fastapi.testclient import TestClient
 
     from conftest import compose_config
+    from emotion.inference.models import ModelChoice
     from realtime.serve.app import create_app
-    from realtime.serve.labeller import ModelChoice
 
     app = create_app(compose_config("realtime.detector=haar"), ModelChoice(model_dir=str(default_model_dir())))
     with TestClient(app) as client:

@@ -27,9 +27,8 @@ def test_interrupted_offline_run_resumes_and_imports(cfg, workdir, mlflow_store,
     cfg.train.epochs = 2
     real_fit = trainer.fit
 
-    def fit_stopped_after_one_epoch(arrays, model_cfg, train_cfg, augment_cfg, seed, callbacks=(), *args, **kwargs):
-        return real_fit(arrays, model_cfg, train_cfg, augment_cfg, seed, [*callbacks, Interrupt(after=1)], *args,
-                        **kwargs)
+    def fit_stopped_after_one_epoch(cfg, arrays, *, callbacks=(), **kwargs):
+        return real_fit(cfg, arrays, callbacks=[*callbacks, Interrupt(after=1)], **kwargs)
 
     with monkeypatch.context() as patch, pytest.raises(TrainingInterrupted):
         patch.setattr(trainer, "fit", fit_stopped_after_one_epoch)

@@ -17,12 +17,12 @@ from fastapi.testclient import TestClient
 
 from conftest import ROOT, compose_config
 from emotion.inference.faces import BlazeFaceDetector
+from emotion.inference.models import ModelChoice
 from emotion.tracking import registry, runs
 from emotion.training.model import build_model
 from realtime import webcam
 from realtime.serve.app import create_app
 from realtime.serve.batching import BatchedBackend
-from realtime.serve.labeller import ModelChoice
 from test_realtime import SMALL_MODEL, astronaut_frame, store  # noqa: F401 - store is a fixture
 
 REFERENCE = ROOT / "models" / "reference"

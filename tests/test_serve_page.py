@@ -5,7 +5,6 @@ test-artifacts/. Then the messages for a refused camera permission and for no ca
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
+from services import free_port
 from test_realtime import astronaut_frame
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
@@ -27,12 +27,6 @@ pytestmark = pytest.mark.skipif(
 REFERENCE = ROOT / "models" / "reference"
 ARTIFACTS = ROOT / "test-artifacts"  # git-ignored: what a person looks at after the run
 WAIT_S = 60
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import pytest
 
 from conftest import ROOT, compose_config
 from emotion import config
+from emotion.errors import ConfigError, TrainingInterrupted, user_errors_exit
 from test_realtime import NO_KERAS
 
 HYDRA_STAGES = {  # stage: options its help must name
@@ -49,3 +50,25 @@ def test_argparse_stage_help_explains_every_argument(stage):
     assert f"usage: python -m stages.{stage}" in text
     for name in ARGPARSE_STAGES[stage]:
         assert re.search(rf"^  {name}( [A-Z_]+)?\s+\S", text, re.MULTILINE), f"{name} has no help text"
+
+
+@pytest.mark.parametrize("raised, status", [
+    (ConfigError("model.test_time='x': use one of plain, flip, crops"), "error: model.test_time='x': use one of"),
+    (KeyboardInterrupt(), 130), (TrainingInterrupted("stopped after epoch 2: run it again"), 130)])
+def test_every_command_ends_a_user_error_in_one_line_and_ctrl_c_with_130(raised, status, capsys):
+    def command():
+        raise raised
+
+    with pytest.raises(SystemExit) as stop:
+        user_errors_exit(command)()
+    code = stop.value.code
+    assert code == status if isinstance(status, int) else code.startswith(status)
+    if isinstance(raised, TrainingInterrupted):
+        assert capsys.readouterr().err == "error: stopped after epoch 2: run it again\n"
+
+
+def test_importing_tensorflow_through_the_library_prints_nothing():
+    code = "import emotion.training.trainer, keras; keras.ops.sum(keras.ops.ones(2))"
+    err = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stderr
+    assert err == "", err  # absl's preamble and the oneDNN and CPU-feature notes are TensorFlow's, not ours
+

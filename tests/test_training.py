@@ -144,7 +144,7 @@ def test_a_checkpoint_resumes_across_changes_that_do_not_shape_training(override
 @pytest.mark.slow
 def test_mixed_precision_training_saves_a_float32_model(cfg, indexed):
     cfg.train.precision = "mixed_bfloat16"
-    model = trainer.fit(indexed, cfg.model, cfg.train, cfg.augment, cfg.seed)
+    model = trainer.fit(cfg, indexed)
     assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
     assert keras.mixed_precision.dtype_policy().name == "float32"
 
@@ -152,7 +152,7 @@ def test_mixed_precision_training_saves_a_float32_model(cfg, indexed):
 @pytest.mark.slow
 def test_strong_recipe_trains_an_epoch(kaggle_folder, workdir, indexed):
     cfg = compose_config(f"data.source={kaggle_folder}", "experiment=strong", "train.epochs=1", "train.batch_size=8")
-    model = trainer.fit(indexed, cfg.model, cfg.train, cfg.augment, cfg.seed)
+    model = trainer.fit(cfg, indexed)
     assert sum(isinstance(layer, keras.layers.Conv2D) for layer in model.layers) == 8
     assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
     cfg.train.precision = "float32"
@@ -182,7 +182,7 @@ def test_efficient_experiment_trains_an_epoch_with_every_augmentation(kaggle_fol
     assert cfg.train.optimizer == "adam" and cfg.train.weight_decay and cfg.model.filters == [32, 64, 128, 256]
     cfg.augment.mixup_alpha = 0.2
     assert all(value for value in vars(cfg.augment).values())  # every augmentation is on, mixup too
-    model = trainer.fit(indexed, cfg.model, cfg.train, cfg.augment, cfg.seed)
+    model = trainer.fit(cfg, indexed)
     assert sum(isinstance(layer, keras.layers.Conv2D) for layer in model.layers) == 8
     cfg.train.optimizer = "sgd"
     assert isinstance(schedules.make_optimizer(cfg.train), keras.optimizers.SGD)
@@ -192,7 +192,7 @@ def test_efficient_experiment_trains_an_epoch_with_every_augmentation(kaggle_fol
 def test_the_moving_average_is_validated_beside_the_weights_and_becomes_the_model(cfg, indexed):
     cfg.train.epochs, cfg.train.ema, cfg.train.ema_momentum = 2, True, 0.9
     history = keras.callbacks.History()
-    model = trainer.fit(indexed, cfg.model, cfg.train, cfg.augment, cfg.seed, [history])
+    model = trainer.fit(cfg, indexed, callbacks=[history])
     logs = history.history
     assert len(logs["val_ema_accuracy"]) == len(logs["val_accuracy"]) == 2
     assert logs["val_ema_loss"][-1] != logs["val_loss"][-1]  # the average is not the weights
@@ -206,7 +206,7 @@ def test_the_moving_average_is_validated_beside_the_weights_and_becomes_the_mode
 def test_a_resumed_training_ends_with_the_same_moving_average_and_crops(cfg, indexed, mlflow_store):
     cfg.train.epochs, cfg.train.ema, cfg.train.ema_momentum = 2, True, 0.9
     cfg.model.crop_px, cfg.model.crop_jitter_px = 44, 2
-    straight = trainer.fit(indexed, cfg.model, cfg.train, cfg.augment, cfg.seed)
+    straight = trainer.fit(cfg, indexed)
     temperature = trainer.calibrate(straight, indexed, cfg.train)["temperature"]  # as the tracked run does
     interrupted_run(cfg, indexed, after=1)
     run_id, _ = tracked.train_tracked(cfg, indexed)

@@ -15,7 +15,7 @@ import numpy as np
 
 from emotion.data.labels import NUM_CLASSES
 from emotion.data.preprocess import INPUT_SHAPE, to_model_input
-from emotion.errors import ModelInvalid, UserError
+from emotion.errors import ModelInvalid, UserError, first_line
 from emotion.inference import views
 from emotion.inference.litert import litert_interpreter
 from emotion.tracking.model_files import INT8, INT8_TFLITE, ONNX
@@ -69,7 +69,7 @@ class OnnxBackend(Backend):
             self.session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         except Exception as err:  # noqa: BLE001 - onnxruntime raises its own untyped errors for unreadable models
             raise ModelInvalid(f"{self.path or 'the ONNX model'}: ONNX Runtime cannot load it "
-                               f"({str(err).splitlines()[0][:200]}); delete the file to convert the model again, or "
+                               f"({first_line(err)}); delete the file to convert the model again, or "
                                "use --backend keras") from err
         self.input_name = self.session.get_inputs()[0].name
 

@@ -5,7 +5,7 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from emotion.errors import ModelInvalid
+from emotion.errors import ModelInvalid, first_line
 
 
 @contextmanager
@@ -33,5 +33,5 @@ def litert_interpreter(model: str | Path | bytes, advice: str):
             interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as err:
         name = "the TFLite model" if isinstance(model, bytes) else model
-        raise ModelInvalid(f"{name}: LiteRT cannot load it ({str(err).splitlines()[0][:200]}); {advice}") from err
+        raise ModelInvalid(f"{name}: LiteRT cannot load it ({first_line(err)}); {advice}") from err
     return interpreter

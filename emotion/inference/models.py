@@ -1,16 +1,20 @@
 """Where a model comes from: a run id, a registry or runs:/ URI, or a folder (the shipped one when there is no
 MLflow store); runs are pulled from MLflow once and kept in a local folder per run id. MLflow (and Keras with it) is
-imported only when the cache cannot answer."""
+imported only when the cache cannot answer. The one way to resolve a model for the CLI, the API, the server and
+batch video: resolve(ModelChoice) -> ResolvedModel."""
 
 import logging
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from emotion.config import TrackingConfig
 from emotion.errors import ModelNotFound
+from emotion.inference.backends import Backend, load_backend
+from emotion.jsonfiles import read_json
 from emotion.project_files import default_model_dir
-from emotion.tracking.model_files import ARCHITECTURE, WEIGHTS, check_model_folder
+from emotion.tracking.model_files import ARCHITECTURE, METRICS, TAGS, WEIGHTS, check_model_folder
 from emotion.tracking.store import check_run_id, has_store, tracking_uri
 
 log = logging.getLogger(__name__)
@@ -69,3 +73,47 @@ def model_folder(tracking_cfg: TrackingConfig, cache_dir: str | Path, run_id: st
     if not run_id:
         log.info("model %s is run %s", uri, resolved)
     return cached_model_dir(resolved, cache_dir)
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """A model as a command line chooses it: at most one of run id, URI and folder (none: the registry's champion,
+    or the shipped model without a store), and the backend (None: realtime.backend)."""
+
+    run_id: str | None = None
+    model_uri: str | None = None
+    model_dir: str | Path | None = None
+    backend: str | None = None
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A chosen model, found on this machine, and what is known of it (None where unknown)."""
+
+    folder: Path
+    run_id: str | None = None
+    name: str | None = None  # the registered model's name; a folder's own name when it is no tracked run
+    version: int | None = None  # its version in the registry
+    test_accuracy: float | None = None
+
+    def load(self, backend: str = "auto", test_time: str = "model") -> Backend:
+        """The model on the named backend, labelling from its own test-time views (or those named)."""
+        return load_backend(self.folder, backend, test_time)
+
+
+def resolve(choice: ModelChoice, tracking_cfg: TrackingConfig, cache_dir: str | Path,
+            registry: bool = False) -> ResolvedModel:
+    """The chosen model's local folder (see model_folder) and its run id; with registry, also its registered name,
+    version and test accuracy (from the tracking store for a tracked run, else from the folder's card files)."""
+    folder = model_folder(tracking_cfg, cache_dir, choice.run_id, choice.model_uri, choice.model_dir)
+    if folder.parent.resolve() != Path(cache_dir).resolve():  # a folder, not a tracked run cached under its id
+        return ResolvedModel(folder, read_json(folder / TAGS).get("exported_from_run"), folder.name, None,
+                             read_json(folder / METRICS).get("accuracy"))
+    resolved = ResolvedModel(folder, folder.name)
+    if not registry or not has_store(tracking_uri(tracking_cfg)):
+        return resolved
+    from emotion.tracking import registry as model_registry, runs  # MLflow: only for what the registry says
+
+    runs.setup(tracking_cfg, create=False)
+    card = model_registry.run_card(folder.name, tracking_cfg.registered_model)
+    return ResolvedModel(folder, folder.name, card["name"], card["version"], card["test_accuracy"])

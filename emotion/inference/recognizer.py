@@ -10,12 +10,10 @@ from emotion.config import RealtimeConfig, TrackingConfig
 from emotion.data.labels import CLASS_NAMES
 from emotion.data.preprocess import IMG_SIZE, crop_face
 from emotion.errors import UserError
-from emotion.inference import inputs, models
-from emotion.inference.backends import load_backend
+from emotion.inference import inputs
 from emotion.inference.faces import Face, face_detector
+from emotion.inference.models import ModelChoice, ResolvedModel, resolve
 from emotion.inference.records import FaceResult, FrameResult, face_result
-from emotion.tracking.model_files import check_model_folder
-
 
 
 class EmotionRecognizer:
@@ -26,25 +24,31 @@ class EmotionRecognizer:
     >>> [(face.label, face.confidence) for face in rec.analyze("photo.jpg")]
     """
 
-    def __init__(self, backend, cfg: RealtimeConfig | None = None):
+    def __init__(self, backend, cfg: RealtimeConfig | None = None, model: ResolvedModel | None = None):
         self.cfg = cfg or RealtimeConfig()
-        self.detector, self.backend = face_detector(self.cfg), backend
+        self.detector, self.backend, self.model = face_detector(self.cfg), backend, model
         self.faces: list[Face] = []
 
     @classmethod
-    def from_dir(cls, folder: str | Path, backend: str = "auto", cfg: RealtimeConfig | None = None):
-        """A recognizer for the model folder (model.json + weights, e.g. models/efficient); no MLflow needed."""
+    def from_choice(cls, choice: ModelChoice, cfg: RealtimeConfig | None = None,
+                    tracking: TrackingConfig | None = None):
+        """A recognizer for the chosen model (see models.resolve), on the chosen backend (choice.backend, else
+        cfg.backend), with cfg's test-time views; what the CLI, the server, batch video and the API all use."""
         cfg = cfg or RealtimeConfig()
-        return cls(load_backend(check_model_folder(folder), backend, cfg.test_time), cfg)
+        model = resolve(choice, tracking or TrackingConfig(), cfg.cache_dir)
+        return cls(model.load(choice.backend or cfg.backend, cfg.test_time), cfg, model)
 
     @classmethod
-    def from_mlflow(cls, model_uri: str | None = None, run_id: str | None = None, backend: str = "auto",
+    def from_dir(cls, folder: str | Path, backend: str | None = None, cfg: RealtimeConfig | None = None):
+        """A recognizer for the model folder (model.json + weights, e.g. models/efficient); no MLflow needed."""
+        return cls.from_choice(ModelChoice(model_dir=folder, backend=backend), cfg)
+
+    @classmethod
+    def from_mlflow(cls, model_uri: str | None = None, run_id: str | None = None, backend: str | None = None,
                     cfg: RealtimeConfig | None = None, tracking: TrackingConfig | None = None):
         """A recognizer for a tracked model: a models:/ or runs:/ URI, or a run id (default: the registry's
         champion; without an MLflow store, the shipped model), pulled once into the local cache."""
-        cfg = cfg or RealtimeConfig()
-        folder = models.model_folder(tracking or TrackingConfig(), cfg.cache_dir, run_id, model_uri)
-        return cls(load_backend(folder, backend, cfg.test_time), cfg)
+        return cls.from_choice(ModelChoice(run_id, model_uri, backend=backend), cfg, tracking)
 
     def classify(self, faces_u8: np.ndarray) -> np.ndarray:
         """Probabilities (N, 7), columns in CLASS_NAMES order, for ready 48x48 uint8 face crops (N, 48, 48)."""

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from emotion.config import TEST_TIME_SCHEMES as SCHEMES, ModelConfig
-from emotion.errors import ConfigError, ModelInvalid
+from emotion.errors import ConfigError, ModelInvalid, first_line
 from emotion.tracking.model_files import TEST_TIME
 
 VARIANTS = {"plain": "plain", "flip": "tta_flip", "crops": "tta_crops"}  # the evaluate report's name of each scheme
@@ -78,7 +78,7 @@ def read(folder: str | Path) -> TestTime:
     try:
         return TestTime(**json.loads(path.read_text()))
     except (ValueError, TypeError, ConfigError) as err:
-        raise ModelInvalid(f"{path}: not a test-time scheme ({str(err).splitlines()[0][:200]}); write it as "
+        raise ModelInvalid(f"{path}: not a test-time scheme ({first_line(err)}); write it as "
                            '{"scheme": "flip", "shift_px": 0} or delete it for plain') from err
 
 

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 
 from emotion.data.preprocess import to_model_input
-from emotion.errors import ModelInvalid
+from emotion.errors import ModelInvalid, first_line
 from emotion.tracking.model_files import ARCHITECTURE, CALIBRATION, EXPECTED, TEST_TIME, WEIGHTS, check_model_folder
 
 
@@ -33,21 +33,17 @@ def load_model_files(folder: str | Path) -> keras.Model:
         model = keras.models.model_from_json((folder / ARCHITECTURE).read_text())
     except (ValueError, TypeError, KeyError, AttributeError) as err:  # malformed JSON, unknown or unsafe layers
         raise ModelInvalid(
-            f"{folder / ARCHITECTURE}: Keras refuses this architecture ({_first_line(err)}); use a model folder "
+            f"{folder / ARCHITECTURE}: Keras refuses this architecture ({first_line(err)}); use a model folder "
             "written by this project (train, export_run or a shipped model)"
         ) from err
     try:
         model.load_weights(folder / WEIGHTS)
     except (ValueError, OSError, KeyError) as err:
         raise ModelInvalid(
-            f"{folder / WEIGHTS}: cannot load the weights ({_first_line(err)}); the file is corrupt or belongs to "
+            f"{folder / WEIGHTS}: cannot load the weights ({first_line(err)}); the file is corrupt or belongs to "
             "another architecture: download or export the model again"
         ) from err
     return model
-
-
-def _first_line(err: Exception) -> str:
-    return (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
 
 
 def probe_faces() -> np.ndarray:

@@ -17,7 +17,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
 from emotion.config import TrackingConfig
-from emotion.errors import ModelNotFound, TrackingUnavailable
+from emotion.errors import ModelNotFound, TrackingUnavailable, first_line
 from emotion.project_files import workspace
 from emotion.tracking.model_io import save_model_files
 from emotion.tracking.store import check_run_id, has_store, tracking_uri
@@ -60,7 +60,7 @@ def setup(cfg: TrackingConfig, create: bool = True) -> str:
             mlflow.set_experiment_tag(KIND_TAG, MODEL_DEVELOPMENT)
     except MlflowException as err:
         raise _refused(err, uri) or TrackingUnavailable(
-            f"cannot reach the MLflow tracking store {uri}: {str(err).splitlines()[0]}; start the server or unset "
+            f"cannot reach the MLflow tracking store {uri}: {first_line(err)}; start the server or unset "
             "MLFLOW_TRACKING_URI to use the local store"
         ) from err
     return uri
@@ -103,8 +103,8 @@ CONNECTION_ERRORS = (MlflowException, OSError)
 
 
 def unreachable(err: Exception, doing: str) -> TrackingUnavailable:
-    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return TrackingUnavailable(f"lost the MLflow tracking store {mlflow.get_tracking_uri()} while {doing}: {first}")
+    return TrackingUnavailable(f"lost the MLflow tracking store {mlflow.get_tracking_uri()} while {doing}: "
+                               f"{first_line(err)}")
 
 
 def dvc_experiment_tags() -> dict[str, str]:

@@ -24,7 +24,7 @@ def train_to_folder(cfg: Config, arrays: dict, folder: str | Path, cluster: Clus
     data_hash = dataset.manifest_hash(cfg.data.index_dir)
     settings = checkpoints.settings_of(cfg, data_hash)
     with checkpoints.CheckpointFolder(cfg.train.checkpoint_dir, settings, cfg.train.resume, cluster) as checkpoint:
-        model = trainer.fit(arrays, cfg.model, cfg.train, cfg.augment, cfg.seed, [], cfg.distill, checkpoint, cluster)
+        model = trainer.fit(cfg, arrays, checkpoint=checkpoint, cluster=cluster)
         folder.mkdir(parents=True, exist_ok=True)
         test_time = views.record(views.of_model(cfg.model))
         save_model_files(model, folder, trainer.calibrate(model, arrays, cfg.train), test_time)

@@ -27,7 +27,7 @@ from sqlalchemy.engine import make_url
 
 from emotion import config
 from emotion.config import Config, SearchParam, SweepConfig
-from emotion.errors import ConfigError, StudyUnavailable
+from emotion.errors import ConfigError, StudyUnavailable, first_line
 from emotion.tracking import runs
 from emotion.training import tracked
 
@@ -162,12 +162,12 @@ def _patient(method):
                 if time.monotonic() >= deadline:
                     self.lost = StudyUnavailable(
                         f"lost the Optuna storage {redacted(self.url)} for over {self.patience_s} s "
-                        f"(sweep.storage_patience_s): {_first_line(err.__cause__ or err)}; once it is back, run "
+                        f"(sweep.storage_patience_s): {first_line(err.__cause__ or err)}; once it is back, run "
                         "the same command again: a trial left running is failed after sweep.grace_period_s and "
                         "queued again")
                     raise self.lost from err
                 log.warning("Optuna storage %s unavailable (%s): retrying", redacted(self.url),
-                            _first_line(err.__cause__ or err))
+                            first_line(err.__cause__ or err))
                 time.sleep(RECONNECT_WAIT_S)
 
     return call
@@ -204,12 +204,8 @@ for _name in ("create_new_study", "delete_study", "set_study_user_attr", "set_st
     setattr(PatientStorage, _name, _patient(getattr(RDBStorage, _name)))
 
 
-def _first_line(err: BaseException) -> str:
-    return str(err).splitlines()[0]
-
-
 def _unavailable(where: str, err: Exception) -> StudyUnavailable:
-    return StudyUnavailable(f"cannot open the Optuna storage {where}: {_first_line(err)}; check "
+    return StudyUnavailable(f"cannot open the Optuna storage {where}: {first_line(err)}; check "
                             "sweep.storage (sqlite:///optuna.db, or postgresql+psycopg://user:password@host/db)")
 
 

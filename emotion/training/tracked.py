@@ -42,8 +42,8 @@ def train_tracked(
             else:
                 log.info("continuing MLflow run %s", run_id)
                 runs.log_epochs(run_id, checkpoint.history)  # epochs checkpointed but not logged before the stop
-            model = trainer.fit(arrays, cfg.model, cfg.train, cfg.augment, cfg.seed,
-                                 [runs.EpochLogger(run_id), *callbacks], cfg.distill, checkpoint, cluster)
+            model = trainer.fit(cfg, arrays, callbacks=[runs.EpochLogger(run_id), *callbacks], checkpoint=checkpoint,
+                                cluster=cluster)
             test_time = views.record(views.of_model(cfg.model))
             runs.log_model(model, trainer.calibrate(model, arrays, cfg.train), test_time)
             history = checkpoint.history_table(trainer.history_metrics(cfg.train))  # as logged, without asking MLflow

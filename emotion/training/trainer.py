@@ -182,24 +182,23 @@ class EmaValidation(keras.callbacks.Callback):
 
 
 def fit(
+    cfg: Config,
     arrays: dict[str, tuple[np.ndarray, np.ndarray]],
-    model_cfg: ModelConfig,
-    train_cfg: TrainConfig,
-    augment_cfg: AugmentConfig,
-    seed: int,
+    *,
     callbacks: list[keras.callbacks.Callback] = (),
-    distill_cfg: DistillConfig | None = None,
     checkpoint: CheckpointFolder | CheckpointReader | None = None,
     cluster: Cluster = LOCAL,
 ) -> keras.Model:
-    """Train on arrays['train'], validate on arrays['val'], continuing from checkpoint's last epoch if it has one.
+    """Train cfg's model (cfg.model, cfg.train, cfg.augment, cfg.distill, cfg.seed) on arrays['train'], validate on
+    arrays['val'], continuing from checkpoint's last epoch if it has one.
 
     Every finished epoch is checkpointed before the other callbacks see it. Augmentation runs inside the compiled
-    train step (see training_wrapper). With distill_cfg.teacher_dir, the model learns from the labels and the
+    train step (see training_wrapper). With cfg.distill.teacher_dir, the model learns from the labels and the
     teacher's outputs (see distillation). On a cluster, the model, teacher and fit live in its scope; the batches
-    are drawn on this process. Returns the trained model in float32,
-    whatever precision it trained in, so its saved architecture is portable, and on this process's devices alone.
+    are drawn on this process. Returns the trained model in float32, whatever precision it trained in, so its saved
+    architecture is portable, and on this process's devices alone.
     """
+    model_cfg, train_cfg, augment_cfg, distill_cfg, seed = cfg.model, cfg.train, cfg.augment, cfg.distill, cfg.seed
     keras.utils.set_random_seed(seed)
     x_train, y_train = _model_arrays(*arrays["train"])
     x_val, y_val = _model_arrays(*arrays["val"])
@@ -208,7 +207,7 @@ def fit(
     validation = (Batches(x_val, y_val, None, train_cfg.batch_size, seed, cluster=cluster)
                   if cluster.shards_batches else (x_val, y_val))
     with cluster.scope():
-        teacher = load_model_files(distill_cfg.teacher_dir) if distill_cfg and distill_cfg.teacher_dir else None
+        teacher = load_model_files(distill_cfg.teacher_dir) if distill_cfg.teacher_dir else None
         model = compile_model(model_cfg, train_cfg, augment_cfg, distill_cfg, teacher)
         initial_epoch = checkpoint.restore(model) if checkpoint else 0
         model.fit(
@@ -231,7 +230,7 @@ def fit(
 def fit_in_step(cfg: Config, arrays: dict[str, tuple[np.ndarray, np.ndarray]], cluster: Cluster) -> None:
     """Train as a data-parallel process other than 0: in step with process 0, from its checkpoint, writing nothing."""
     with CheckpointReader(cfg.train.checkpoint_dir, cluster) as checkpoint:
-        model = fit(arrays, cfg.model, cfg.train, cfg.augment, cfg.seed, [], cfg.distill, checkpoint, cluster)
+        model = fit(cfg, arrays, checkpoint=checkpoint, cluster=cluster)
     calibrate(model, arrays, cfg.train)  # as process 0 does before saving, so that the weights compare
     log.info("process %d of %d done in step with process 0 (weights %s)", cluster.process_id,
              cluster.num_processes, weights_digest(model))

@@ -15,6 +15,7 @@ import time
 
 from emotion.errors import UserError
 from realtime import options
+from stages.composition import load_config
 
 log = logging.getLogger("realtime.batch")
 
@@ -41,11 +42,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def model_file(cfg, args: argparse.Namespace):
     """The chosen model's file (by default its int8 TFLite or ONNX model, when the folder has one), checked to load,
     with its test-time views."""
-    from emotion.inference.backends import LiteRTBackend, ModelFile, OnnxBackend, load_backend
-    from emotion.inference.models import model_folder
+    from emotion.inference.backends import LiteRTBackend, ModelFile, OnnxBackend
+    from emotion.inference.models import resolve
 
-    folder = model_folder(cfg.tracking, cfg.realtime.cache_dir, args.run_id, args.model_uri, args.model_dir)
-    backend = load_backend(folder, args.backend or cfg.realtime.backend, cfg.realtime.test_time)
+    model = resolve(options.model_choice(args), cfg.tracking, cfg.realtime.cache_dir)
+    backend = model.load(args.backend or cfg.realtime.backend, cfg.realtime.test_time)
     if not isinstance(backend, LiteRTBackend | OnnxBackend):
         raise UserError(f"the batch tool runs model files, not --backend {backend.name}: use --backend litert-int8, "
                         "onnx-int8 or onnx")
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from realtime.batch.store import Store
     from realtime.batch.videos import list_videos
 
-    cfg = options.load_config(args.overrides)
+    cfg = load_config(args.overrides)
     videos = list_videos(args.input)
     store = Store(args.out)
     done = store.done()

@@ -11,7 +11,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 
 from emotion.config import RealtimeConfig
-from emotion.errors import UserError
+from emotion.errors import UserError, first_line
 from emotion.inference.backends import ModelFile
 from realtime.batch.videos import Video
 
@@ -23,8 +23,7 @@ RAY_HELP = "pip install 'fer-pipeline[ray]' (or pip install ray==2.60.0)"
 def one_line(err: BaseException) -> str:
     """An error as the failures table records it: the message, with the type unless it is a UserError."""
     cause = getattr(err, "cause", None) or err  # Ray wraps a worker's exception; .cause is the original
-    message = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
-    return message if isinstance(cause, UserError) else f"{type(cause).__name__}: {message}"
+    return first_line(cause) if isinstance(cause, UserError) else f"{type(cause).__name__}: {first_line(cause)}"
 
 
 def label_all(videos: list[Video], pool, retries: int, report: Callable[[Video, dict | None, str | None, int], None]

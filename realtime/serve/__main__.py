@@ -6,10 +6,10 @@ without an MLflow store the shipped model. POST /v1/reload (or serve.reload_poll
 """
 
 import argparse
-import sys
 
-from emotion.errors import UserError
+from emotion.errors import user_errors_exit
 from realtime import options
+from stages.composition import load_config
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -23,17 +23,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@user_errors_exit
 def main(argv: list[str] | None = None) -> None:
     options.setup_logging()
     args = parse_args(argv)
-    try:
-        cfg = options.load_config(args.overrides)
-        from realtime.serve.app import create_app  # FastAPI: not needed for --help
-        from realtime.serve.labeller import ModelChoice
+    cfg = load_config(args.overrides)
+    from realtime.serve.app import create_app  # FastAPI: not needed for --help
 
-        app = create_app(cfg, ModelChoice(args.run_id, args.model_uri, args.model_dir, args.backend))
-    except UserError as err:
-        sys.exit(f"error: {err}")
+    app = create_app(cfg, options.model_choice(args))
     import uvicorn
 
     # frames larger than the upload limit close the WebSocket (1009, message too big)

@@ -15,9 +15,10 @@ from swagger_ui_bundle import swagger_ui_path
 
 from emotion.config import Config
 from emotion.errors import UserError
+from emotion.inference.models import ModelChoice
 from emotion.inference.records import FrameResult
 from realtime.serve import uploads
-from realtime.serve.labeller import Labeller, ModelChoice
+from realtime.serve.labeller import Labeller
 from realtime.serve.stream import serve_stream
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ async def follow_registry(labeller: Labeller, every_s: float) -> None:
             if await labeller.reload():
                 log.info("the model moved: now serving %s", labeller.info)
         except UserError as err:
-            log.warning("reload failed, still serving %s: %s", labeller.folder, err)
+            log.warning("reload failed, still serving %s: %s", labeller.model.folder, err)
 
 
 def create_app(cfg: Config, choice: ModelChoice) -> FastAPI:
@@ -98,7 +99,7 @@ def create_app(cfg: Config, choice: ModelChoice) -> FastAPI:
         try:
             changed = await labeller.reload()
         except UserError as err:
-            return JSONResponse({"error": f"reload failed, still serving {labeller.folder}: {err}"}, 503)
+            return JSONResponse({"error": f"reload failed, still serving {labeller.model.folder}: {err}"}, 503)
         return JSONResponse({"changed": changed, "model": labeller.info})
 
     @app.get("/healthz")

@@ -8,31 +8,15 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
 
 from emotion.config import Config
-from emotion.inference.backends import load_backend
-from emotion.inference.models import model_folder
+from emotion.inference.models import ModelChoice, ResolvedModel, resolve
 from emotion.inference.recognizer import EmotionRecognizer, as_bgr
 from emotion.inference.records import FrameResult
-from emotion.jsonfiles import read_json
-from emotion.tracking.model_files import METRICS, TAGS
-from emotion.tracking.store import has_store, tracking_uri
 from realtime.serve import uploads
 from realtime.serve.batching import BatchedBackend
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class ModelChoice:
-    """The model options of the command line (at most one of the first three; none: the champion or shipped model)."""
-
-    run_id: str | None = None
-    model_uri: str | None = None
-    model_dir: str | None = None
-    backend: str | None = None  # None: realtime.backend
 
 
 class Labeller:
@@ -40,9 +24,9 @@ class Labeller:
 
     def __init__(self, cfg: Config, choice: ModelChoice):
         self.cfg, self.choice = cfg, choice
-        self.folder = self._resolve()
-        self.batched = BatchedBackend(self._load(self.folder), cfg.serve.max_batch_faces)
-        self.info = describe(self.folder, self.batched.name, cfg)
+        self.model = self._resolve()
+        self.batched = BatchedBackend(self._load(self.model), cfg.serve.max_batch_faces)
+        self.info = describe(self.model, self.batched.name)
         self.executor = ThreadPoolExecutor(cfg.serve.threads, thread_name_prefix="label")
         self.local = threading.local()  # a recognizer per thread: OpenCV's cascade is not shared across threads
         self.reloading = asyncio.Lock()
@@ -82,39 +66,26 @@ class Labeller:
             self.local.recognizer = EmotionRecognizer(self.batched, self.cfg.realtime)
         return FrameResult(0, 0.0, self.local.recognizer.analyze(image, channels="rgb")).to_dict()
 
-    def _resolve(self) -> Path:
-        choice = self.choice
-        return model_folder(self.cfg.tracking, self.cfg.realtime.cache_dir, choice.run_id, choice.model_uri,
-                            choice.model_dir)
+    def _resolve(self) -> ResolvedModel:
+        return resolve(self.choice, self.cfg.tracking, self.cfg.realtime.cache_dir, registry=True)
 
-    def _load(self, folder: Path):
-        backend = load_backend(folder, self.choice.backend or self.cfg.realtime.backend, self.cfg.realtime.test_time)
-        log.info("serving %s with %s (test-time views: %s)", folder, backend.name, backend.test_time.scheme)
+    def _load(self, model: ResolvedModel):
+        backend = model.load(self.choice.backend or self.cfg.realtime.backend, self.cfg.realtime.test_time)
+        log.info("serving %s with %s (test-time views: %s)", model.folder, backend.name, backend.test_time.scheme)
         return backend
 
     def _reload(self) -> bool:
-        folder = self._resolve()
-        if folder == self.folder:
+        model = self._resolve()
+        if model.folder == self.model.folder:
             return False
-        backend = self._load(folder)
-        self.info = describe(folder, backend.name, self.cfg)
-        self.folder, self.batched.backend = folder, backend
+        backend = self._load(model)
+        self.info = describe(model, backend.name)
+        self.model, self.batched.backend = model, backend
         return True
 
 
-def describe(folder: Path, backend: str, cfg: Config) -> dict:
+def describe(model: ResolvedModel, backend: str) -> dict:
     """What GET /v1/model says: name and version in the registry (a folder: its name), run id, test accuracy (from
     the run, or the folder's card), folder and backend; None where unknown."""
-    info = {"name": folder.name, "version": None, "run_id": None, "test_accuracy": None, "folder": str(folder),
-            "backend": backend}
-    if folder.parent.resolve() == Path(cfg.realtime.cache_dir).resolve():  # a tracked run, cached under its id
-        info |= {"name": None, "run_id": folder.name}
-        if has_store(tracking_uri(cfg.tracking)):
-            from emotion.tracking import registry, runs  # MLflow: only for a tracked run
-
-            runs.setup(cfg.tracking, create=False)
-            info |= registry.run_card(folder.name, cfg.tracking.registered_model)
-    else:
-        info |= {"run_id": read_json(folder / TAGS).get("exported_from_run"),
-                 "test_accuracy": read_json(folder / METRICS).get("accuracy")}
-    return info
+    return {"name": model.name, "version": model.version, "run_id": model.run_id, "test_accuracy": model.test_accuracy,
+            "folder": str(model.folder), "backend": backend}
