@@ -99,6 +99,11 @@ def compose_config(*overrides: str) -> config.Config:
     return load_config(overrides)
 
 
+def stage_command(stage: str, *overrides: str) -> list[str]:
+    """A stage's command line as a person types it: python -m stages.<stage> with Hydra overrides."""
+    return [sys.executable, "-m", f"stages.{stage}", *overrides]
+
+
 def run(cmd: list[str], cwd: Path, env_path: str | None = None, tracking_uri: str | None = None) -> str:
     """Run a command with the project's Python first on PATH (and env_path on PYTHONPATH), tracking to tracking_uri
     (default: the project's local store); return its output, or fail the test with it."""

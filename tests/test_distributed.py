@@ -4,7 +4,6 @@ settings that cannot work fail in one line before any work."""
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import keras
@@ -12,7 +11,7 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from conftest import ROOT, compose_config, write_kaggle_folder
+from conftest import ROOT, compose_config, stage_command, write_kaggle_folder
 from emotion.config import TrainConfig
 from emotion.data import dataset
 from emotion.errors import CheckpointUnreadable, ConfigError
@@ -122,7 +121,7 @@ def start_train(cwd: Path, index_dir: Path, *overrides: str) -> subprocess.Popen
                         "JAX_NUM_CPU_DEVICES": "1", "JAX_CPU_COLLECTIVES_IMPLEMENTATION": "gloo",  # cross-process
                         "MLFLOW_TRACKING_URI": f"sqlite:///{cwd}/mlflow.db"}
     cwd.mkdir(exist_ok=True)
-    return subprocess.Popen([sys.executable, "-m", "stages.train", f"data.index_dir={index_dir}", *TINY, *overrides],
+    return subprocess.Popen(stage_command("train", f"data.index_dir={index_dir}", *TINY, *overrides),
                             cwd=cwd, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 

@@ -4,14 +4,13 @@ teacher of the round-two student recipe (experiment=distill_ensemble)."""
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
-from conftest import ROOT, compose_config
+from conftest import ROOT, compose_config, stage_command
 from emotion.data import dataset
 from emotion.data.preprocess import to_model_input
 from emotion.inference import views
@@ -64,8 +63,8 @@ def test_one_model_is_no_ensemble(members):
 @pytest.mark.slow
 def test_the_evaluate_stage_scores_an_ensemble_and_a_student_learns_from_it(members, kaggle_folder, workdir):
     ensemble_stage.main(["ensembles/tiny", *members])
-    subprocess.run([sys.executable, "-m", "stages.evaluate", f"hydra.run.dir={workdir}/outputs",
-                    "evaluate.model_dir=ensembles/tiny", f"data.source={kaggle_folder}"], cwd=workdir, check=True,
+    subprocess.run(stage_command("evaluate", f"hydra.run.dir={workdir}/outputs", "evaluate.model_dir=ensembles/tiny",
+                                 f"data.source={kaggle_folder}"), cwd=workdir, check=True,
                    env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True)
     report = json.loads((workdir / "reports/test.json").read_text())
     assert report["model_dir"] == "ensembles/tiny" and report["calibration"]["temperature"] == 1.0

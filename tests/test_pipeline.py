@@ -15,7 +15,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from conftest import ROOT, compose_config, copy_project, run
+from conftest import ROOT, compose_config, copy_project, run, stage_command
 from emotion.data import dataset
 from emotion.data.labels import CLASS_NAMES
 from emotion.evaluation import scoring
@@ -102,8 +102,8 @@ def test_params_come_from_conf_and_repro_is_a_no_op(project, kaggle_folder):
 def test_evaluate_scores_a_model_folder(kaggle_folder, workdir):
     cfg = compose_config("model.filters=[8]", "model.block_dropout=[0.1]", "model.dense_units=8")
     model_io.save_model_files(build_model(cfg.model), workdir / "shipped")
-    run([sys.executable, "-m", "stages.evaluate", f"hydra.run.dir={workdir}/outputs", "evaluate.model_dir=shipped",
-         f"data.source={kaggle_folder}"], workdir, env_path=str(ROOT))
+    run(stage_command("evaluate", f"hydra.run.dir={workdir}/outputs", "evaluate.model_dir=shipped",
+                      f"data.source={kaggle_folder}"), workdir, env_path=str(ROOT))
     report = json.loads((workdir / "reports/test.json").read_text())
     assert report["model_dir"] == "shipped" and 0 <= report["accuracy"] <= 1
     assert len(pd.read_csv(workdir / "plots/evaluate/confusion.csv")) == 4 * len(CLASS_NAMES)

@@ -5,7 +5,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from conftest import ROOT, report, write_kaggle_folder
+from conftest import ROOT, report, stage_command, write_kaggle_folder
 from emotion.data import dataset
 from emotion.data.preprocess import to_model_input
 from emotion.tracking import model_io, runs
@@ -39,8 +38,8 @@ def index_dir(tmp_path_factory) -> Path:
 
 
 def command(stage: str, index_dir: Path, *overrides: str) -> list[str]:
-    return [sys.executable, "-m", f"stages.{stage}", f"data.index_dir={index_dir}", f"train.epochs={EPOCHS}",
-            "train.batch_size=8", "augment=standard", "hydra.run.dir=.", "hydra.output_subdir=null", *overrides]
+    return stage_command(stage, f"data.index_dir={index_dir}", f"train.epochs={EPOCHS}", "train.batch_size=8",
+                         "augment=standard", "hydra.run.dir=.", "hydra.output_subdir=null", *overrides)
 
 
 def start(stage: str, workdir: Path, index_dir: Path, *overrides: str,

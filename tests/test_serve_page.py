@@ -5,6 +5,7 @@ test-artifacts/. Then the messages for a refused camera permission and for no ca
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -29,27 +30,39 @@ ARTIFACTS = ROOT / "test-artifacts"  # git-ignored: what a person looks at after
 WAIT_S = 60
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """python -m realtime.serve with the shipped model, as a person starts it; its base URL."""
-    folder, port = tmp_path_factory.mktemp("serve"), free_port()
-    log = (folder / "server.log").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "realtime.serve", "--model-dir", str(REFERENCE), "--port",
-                                str(port)], cwd=folder, stdout=log, stderr=subprocess.STDOUT)
+def start_server(folder: Path) -> tuple[subprocess.Popen, str]:
+    """python -m realtime.serve with the shipped model, as a person starts it, logging to folder/server.log; the
+    process and its base URL once it answers."""
+    port = free_port()
+    with (folder / "server.log").open("w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "realtime.serve", "--model-dir", str(REFERENCE), "--port",
+                                    str(port)], cwd=folder, stdout=log, stderr=subprocess.STDOUT)
     url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + WAIT_S
     while True:
         try:
             urllib.request.urlopen(f"{url}/healthz", timeout=2)
-            break
+            return process, url
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
                 pytest.fail(f"the server did not start: {(folder / 'server.log').read_text()[-2000:]}")
             time.sleep(0.3)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A server as a person starts it; its base URL."""
+    process, url = start_server(tmp_path_factory.mktemp("serve"))
     yield url
     process.terminate()
     process.wait(timeout=20)
-    log.close()
+
+
+def test_ctrl_c_stops_the_server_with_130_as_every_command(tmp_path):
+    process, _ = start_server(tmp_path)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=30) == 130, (tmp_path / "server.log").read_text()[-2000:]
+    assert "Traceback" not in (tmp_path / "server.log").read_text()
 
 
 def y4m_video(path: Path, frame_bgr: np.ndarray, frames: int = 10) -> np.ndarray:

@@ -5,7 +5,6 @@ and PostgreSQL restarted mid-trial with no trial lost."""
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -17,7 +16,7 @@ import yaml
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
-from conftest import ROOT, compose_config, report
+from conftest import ROOT, compose_config, report, stage_command
 from emotion.data import dataset
 from emotion.errors import ConfigError, StudyUnavailable
 from emotion.tracking import runs
@@ -126,8 +125,8 @@ def start_worker(workdir: Path, overrides: list[str]) -> subprocess.Popen:
     mlflow.set_tracking_uri(f"sqlite:///{workdir}/mlflow.db")
     MlflowClient().search_experiments()
     env = os.environ | {"PYTHONPATH": str(ROOT), "MLFLOW_TRACKING_URI": f"sqlite:///{workdir}/mlflow.db"}
-    return subprocess.Popen([sys.executable, "-m", "stages.sweep", *overrides, "hydra.run.dir=.",
-                             "hydra.output_subdir=null"], cwd=workdir, env=env, text=True,
+    return subprocess.Popen(stage_command("sweep", *overrides, "hydra.run.dir=.", "hydra.output_subdir=null"),
+                            cwd=workdir, env=env, text=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 

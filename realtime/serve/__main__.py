@@ -6,6 +6,7 @@ without an MLflow store the shipped model. POST /v1/reload (or serve.reload_poll
 """
 
 import argparse
+import signal
 
 from emotion.errors import user_errors_exit
 from realtime import options
@@ -33,9 +34,13 @@ def main(argv: list[str] | None = None) -> None:
     app = create_app(cfg, options.model_choice(args))
     import uvicorn
 
+    interrupted = []  # uvicorn shuts down gracefully on Ctrl-C, then hands the signal back to this handler
+    signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
     # frames larger than the upload limit close the WebSocket (1009, message too big)
     uvicorn.run(app, host=args.host or cfg.serve.host, port=args.port or cfg.serve.port,
                 ws_max_size=cfg.serve.max_upload_bytes)
+    if interrupted:
+        raise KeyboardInterrupt  # 130, as every command ends on Ctrl-C
 
 
 if __name__ == "__main__":
