@@ -21,6 +21,7 @@ from emotion.inference.models import ModelChoice
 from emotion.tracking import registry, runs
 from emotion.training.model import build_model
 from realtime import webcam
+from realtime.serve import __main__ as serve_main
 from realtime.serve.app import create_app
 from realtime.serve.batching import BatchedBackend
 from test_realtime import SMALL_MODEL, astronaut_frame, store  # noqa: F401 - store is a fixture
@@ -293,3 +294,10 @@ def test_the_server_follows_the_champion_without_dropping_a_stream(store, poll):
         assert now["run_id"] == run.info.run_id and now["version"] == 2 and now["test_accuracy"] == 0.9
         ws.send_bytes(FACE_JPEG)  # the same stream goes on, with the new model
         assert ws.receive_json()["faces"][0]["probs"] != before
+
+
+@pytest.mark.parametrize("port", ["99999", "0"])
+def test_a_port_out_of_range_fails_in_one_line_before_the_model_loads(port):
+    with pytest.raises(SystemExit, match=rf"^error: serve.port={port}: use a port between 1 and 65535$"):
+        serve_main.main(["--port", port])
+

@@ -28,7 +28,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     options.setup_logging()
     args = parse_args(argv)
-    cfg = load_config(args.overrides)
+    where = [f"serve.{key}={value}" for key, value in (("host", args.host), ("port", args.port)) if value is not None]
+    cfg = load_config([*args.overrides, *where])  # --host and --port checked by the schema, as the overrides are
     from realtime.serve.app import create_app  # FastAPI: not needed for --help
 
     app = create_app(cfg, options.model_choice(args))
@@ -37,8 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     interrupted = []  # uvicorn shuts down gracefully on Ctrl-C, then hands the signal back to this handler
     signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
     # frames larger than the upload limit close the WebSocket (1009, message too big)
-    uvicorn.run(app, host=args.host or cfg.serve.host, port=args.port or cfg.serve.port,
-                ws_max_size=cfg.serve.max_upload_bytes)
+    uvicorn.run(app, host=cfg.serve.host, port=cfg.serve.port, ws_max_size=cfg.serve.max_upload_bytes)
     if interrupted:
         raise KeyboardInterrupt  # 130, as every command ends on Ctrl-C
 
