@@ -20,27 +20,28 @@ worktree=$state/worktree
 [ -d "$worktree" ] || git worktree add --detach "$worktree" "${2:-HEAD}"
 mkdir -p "$state/logs" "$state/done" "$state/runs"
 source "$root/.venv/bin/activate"
+renice -n 10 -p $$ > /dev/null  # low priority for this script and all it starts
 cd "$worktree"
 echo "$plan in $worktree at $(git rev-parse --short HEAD)"
 
-experiment() {  # NAME OVERRIDE...
+step() {  # NAME COMMAND...: COMMAND once, its output in logs/NAME.log; skipped when NAME is done
   local name=$1
   shift
   [ -f "$state/done/$name" ] && return 0
   echo "$(date -u +%FT%TZ) $name: $*"
-  nice -n 10 dvc exp run -n "$name" -S "data.source=$FER2013_SOURCE" -S "train.checkpoint_dir=checkpoints/$name" "$@" \
-    > "$state/logs/$name.log" 2>&1
-  cp artifacts/train_run.json "$state/runs/$name.json"
+  "$@" > "$state/logs/$name.log" 2>&1
   touch "$state/done/$name"
 }
 
-step() {  # NAME COMMAND...
+train() {  # NAME OVERRIDE...: the DVC experiment, its MLflow run id kept in runs/NAME.json
   local name=$1
   shift
-  [ -f "$state/done/$name" ] && return 0
-  echo "$(date -u +%FT%TZ) $name: $*"
-  nice -n 10 "$@" > "$state/logs/$name.log" 2>&1
-  touch "$state/done/$name"
+  dvc exp run -n "$name" -S "data.source=$FER2013_SOURCE" -S "train.checkpoint_dir=checkpoints/$name" "$@"
+  cp artifacts/train_run.json "$state/runs/$name.json"
+}
+
+experiment() {  # NAME OVERRIDE...
+  step "$1" train "$@"
 }
 
 run_of() {  # NAME: the MLflow run id of a finished experiment

@@ -8,7 +8,7 @@ from sklearn import metrics
 
 from emotion.data.labels import CLASS_NAMES
 from emotion.data.preprocess import to_model_input
-from emotion.inference.views import TestTime
+from emotion.inference.views import VARIANTS, TestTime
 
 
 @dataclass
@@ -53,8 +53,8 @@ def by_scheme(per_view: np.ndarray) -> dict[str, np.ndarray]:
     """{'plain', 'tta_flip' and, from more than two views, 'tta_crops'} probabilities (N, 7) from those of each view
     (V, N, 7), in TestTime.views' order: the faces' windows (the face as it is first), then their mirror images'."""
     half = len(per_view) // 2
-    schemes = {"plain": per_view[0], "tta_flip": (per_view[0] + per_view[half]) / 2}
-    return schemes | ({"tta_crops": per_view.mean(axis=0)} if half > 1 else {})
+    schemes = {VARIANTS["plain"]: per_view[0], VARIANTS["flip"]: (per_view[0] + per_view[half]) / 2}
+    return schemes | ({VARIANTS["crops"]: per_view.mean(axis=0)} if half > 1 else {})
 
 
 def headline(label_ids: np.ndarray, probs: np.ndarray) -> dict[str, float]:
