@@ -40,7 +40,7 @@ from emotion.inference.recognizer import EmotionRecognizer
 from emotion.tracking.model_io import load_model_files, save_model_files
 from emotion.training.model import build_model
 from realtime import overlay
-from realtime.quantize import calibration_faces, quantize
+from emotion.inference.quantization import calibration_faces, quantize
 
 
 FACE_COUNTS = (1, 4, 16)

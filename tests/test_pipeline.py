@@ -19,7 +19,7 @@ from conftest import ROOT, compose_config, copy_project, run, stage_command
 from emotion.data import dataset
 from emotion.data.labels import CLASS_NAMES
 from emotion.evaluation import scoring
-from emotion.tracking import model_io
+from emotion.tracking import model_io, runs
 from emotion.training.model import build_model
 
 FIGURE_CALL = re.compile(r"plt\.subplots\(|figures\.\w+\(")  # the notebook cells that make a figure
@@ -61,17 +61,16 @@ def test_pipeline_logs_the_run_metrics_and_artifacts(project):
     assert test_metrics["calibration"]["temperature"] == pytest.approx(run.data.metrics["temperature"], abs=1e-4)
     assert run.data.tags["data_manifest_sha256"] == dataset.manifest_hash(project / "data/index")
     artifacts = {a.path for a in MlflowClient().list_artifacts(run.info.run_id)}
-    assert {"confusion_matrix.png", "reliability.png", "training_curves.png", "model"} <= artifacts
-    model_files = {a.path for a in MlflowClient().list_artifacts(run.info.run_id, "model")}
-    assert model_files == {"model/model.json", "model/model.weights.h5", "model/calibration.json"}
+    assert {"confusion_matrix.png", "reliability.png", "training_curves.png"} <= artifacts
+    model_files = {path.name for path in runs.download_model(run.info.run_id, project / "downloaded").iterdir()}
+    assert model_files == {"model.json", "model.weights.h5", "calibration.json", "model.onnx", "model.int8.onnx"}
     assert json.loads((project / "artifacts/train_run.json").read_text())["run_id"] == run.info.run_id
 
 
 @pytest.mark.slow
 def test_logged_model_reloads_to_the_evaluated_predictions(project, tmp_path):
     run_id = json.loads((project / "reports/test.json").read_text())["run_id"]
-    folder = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="model", dst_path=str(tmp_path))
-    model = model_io.load_model_files(folder)
+    model = model_io.load_model_files(runs.download_model(run_id, tmp_path))
     faces_u8, _ = dataset.load_cache(project / "data/index", splits=("test",))["test"]
     predicted = np.array(CLASS_NAMES)[scoring.predict(model, faces_u8).argmax(axis=1)]
     table = pd.read_csv(project / "plots/evaluate/confusion.csv")
@@ -87,6 +86,9 @@ def test_model_is_registered_with_aliases(project):
     tags = client.get_run(run_id).data.tags
     assert tags["test_manifest_sha256"] == dataset.test_split_hash(dataset.load_manifest(project / "data/index"))
     assert tags["champion_decision"] == "champion: the first model scored on a recorded test split"
+    model_id = runs.logged_model_id(run_id)  # the version is the run's MLflow Model, its test metrics on its page
+    assert client.get_model_version_by_alias("fer-emotion", "champion").source == f"models:/{model_id}"
+    assert {"test_accuracy", "test_accuracy_onnx_int8"} <= {m.key for m in mlflow.get_logged_model(model_id).metrics}
 
 
 @pytest.mark.slow
@@ -152,7 +154,7 @@ def test_an_experiment_dvc_runs_in_a_temporary_copy_tracks_into_the_projects_sto
     assert found.data.tags["dvc_experiment_ref"] in git_refs(project)
     assert [m.step for m in client.get_metric_history(found.info.run_id, "val_accuracy")] == [1, 2]
     assert "test_accuracy" in found.data.metrics and found.info.artifact_uri.startswith((project / "mlartifacts").as_uri())
-    assert {a.path for a in client.list_artifacts(found.info.run_id, "model")} >= {"model/model.json"}
+    assert (runs.download_model(found.info.run_id, project / "downloaded-in-temp") / "model.json").exists()
     assert not list((project / ".dvc/tmp/exps").glob("*/mlflow.db"))
 
 
@@ -169,8 +171,8 @@ def test_two_queued_experiments_run_at_once_both_track_into_the_projects_store(p
         assert found.info.status == "FINISHED" and found.data.tags["dvc_experiment_ref"] in git_refs(project)
         assert [m.step for m in client.get_metric_history(found.info.run_id, "loss")] == [1, 2]
         assert {"test_accuracy", "test_ece", "temperature"} <= set(found.data.metrics)
-        model_files = {a.path for a in client.list_artifacts(found.info.run_id, "model")}
-        assert {"model/model.json", "model/model.weights.h5"} <= model_files
+        model_files = {path.name for path in runs.download_model(found.info.run_id, project / name).iterdir()}
+        assert {"model.json", "model.weights.h5"} <= model_files
         versions = client.search_model_versions(f"run_id = '{found.info.run_id}'")
         assert [v.name for v in versions] == ["fer-emotion"]  # registered as any run is
         logged[name] = found.info.run_id

@@ -28,7 +28,7 @@ from emotion.project_files import default_model_dir
 from emotion.tracking import registry, runs
 from emotion.training.model import build_model
 from realtime import webcam
-from realtime.quantize import quantize
+from emotion.inference.quantization import quantize
 
 FACE_CENTER = (281, 145)  # the astronaut's face in the 640x480 frame below (checked by eye on the drawn box)
 SMALL_MODEL = ("model.filters=[8,16]", "model.block_dropout=[0.1,0.1]", "model.dense_units=16")

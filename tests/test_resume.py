@@ -17,7 +17,7 @@ from mlflow import MlflowClient
 from conftest import ROOT, report, stage_command, write_kaggle_folder
 from emotion.data import dataset
 from emotion.data.preprocess import to_model_input
-from emotion.tracking import model_io, runs
+from emotion.tracking import model_files, model_io, runs
 from emotion.training import trainer
 
 pytestmark = pytest.mark.slow
@@ -77,7 +77,7 @@ def tracked_result(workdir: Path) -> tuple[str, pd.DataFrame, np.ndarray]:
         model = model_io.load_model_files(runs.download_model(run_id, workdir / "downloaded"))
     finally:
         mlflow.set_tracking_uri(None)
-    return run_id, history, model.predict(to_model_input(model_io.probe_faces()), verbose=0)
+    return run_id, history, model.predict(to_model_input(model_files.probe_faces()), verbose=0)
 
 
 @pytest.fixture(scope="module")

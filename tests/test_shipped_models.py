@@ -26,7 +26,7 @@ def test_models_are_shipped():
 def test_shipped_model_reloads_to_its_recorded_predictions(folder):
     model = model_io.load_model_files(folder)
     expected = np.array(json.loads((folder / model_io.EXPECTED).read_text()))
-    probs = model.predict(to_model_input(model_io.probe_faces()), verbose=0)
+    probs = model.predict(to_model_input(model_files.probe_faces()), verbose=0)
     np.testing.assert_allclose(probs, expected, atol=1e-5)
 
 
@@ -35,7 +35,7 @@ def test_shipped_model_reloads_to_its_recorded_predictions(folder):
 def test_shipped_int8_models_agree_with_the_float_model(folder, backend):
     """Each shipped model has both int8 forms, and they label the probe faces as the float model does."""
     expected = np.array(json.loads((folder / model_io.EXPECTED).read_text()))
-    probs = load_backend(folder, backend, "plain").predict(model_io.probe_faces())
+    probs = load_backend(folder, backend, "plain").predict(model_files.probe_faces())
     assert (probs.argmax(axis=1) == expected.argmax(axis=1)).all()
     np.testing.assert_allclose(probs, expected, atol=0.08)
 

@@ -42,13 +42,19 @@ def project(tmp_path_factory, kaggle_folder, mlflow_server) -> Path:
     return root
 
 
+def logged_weights(server, run) -> list[Path]:
+    """The weights files of the run's MLflow Model in the server's artifact folder."""
+    model_id = run.outputs.model_outputs[-1].model_id
+    return [path for path in server.artifacts.rglob("model.weights.h5") if model_id in path.parts]
+
+
 def test_runs_metrics_and_the_registered_model_are_on_the_server(project, mlflow_server):
     client = MlflowClient(mlflow_server.uri)
     run_id = json.loads((project / "artifacts/train_run.json").read_text())["run_id"]
     logged = client.get_run(run_id)
     epochs = {name: len(client.get_metric_history(run_id, name)) for name in ("loss", "val_accuracy")}
     version = client.get_model_version_by_alias("fer-emotion", "candidate")
-    weights = list(mlflow_server.artifacts.rglob(f"{run_id}/artifacts/model/model.weights.h5"))
+    weights = logged_weights(mlflow_server, logged)
     report(f"server {mlflow_server.uri}: run {run_id} {logged.info.status}, epochs logged {epochs} of {EPOCHS}, "
           f"test_accuracy {logged.data.metrics.get('test_accuracy')}, fer-emotion@candidate v{version.version}, "
           f"weights in the artifact folder: {len(weights)}")
@@ -72,7 +78,7 @@ def test_the_realtime_cli_labels_a_photo_with_the_servers_registered_model(proje
     assert f"downloaded the model of run {run_id}" in done.stderr
     record = json.loads(done.stdout.strip().splitlines()[-1])
     assert len(record["faces"]) == 1 and record["faces"][0]["label"] in CLASS_NAMES
-    served = next(mlflow_server.artifacts.rglob(f"{run_id}/artifacts/model/model.weights.h5")).read_bytes()
+    served = logged_weights(mlflow_server, MlflowClient(mlflow_server.uri).get_run(run_id))[0].read_bytes()
     assert (tmp_path / ".cache/models" / run_id / "model.weights.h5").read_bytes() == served
 
 

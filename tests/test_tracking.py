@@ -7,7 +7,7 @@ from mlflow import MlflowClient
 from conftest import compose_config
 from emotion import config
 from emotion.errors import ModelNotFound, TrackingUnavailable
-from emotion.tracking import model_io, registry, runs, store
+from emotion.tracking import model_io, pyfunc, registry, runs, store
 from emotion.training.model import build_model
 
 
@@ -104,7 +104,7 @@ def test_champion_moves_only_to_a_better_model_on_the_same_test_images(workdir, 
     client = MlflowClient()
     assert client.get_model_version_by_alias("fer-emotion", "champion").run_id == better
     folder = mlflow.artifacts.download_artifacts("models:/fer-emotion@champion", dst_path=str(workdir / "dl"))
-    assert model_io.load_model_files(folder).count_params() == model.count_params()
+    assert model_io.load_model_files(pyfunc.model_folder(folder)).count_params() == model.count_params()
 
 
 def test_a_champion_without_a_recorded_test_split_is_not_compared(workdir, mlflow_store):

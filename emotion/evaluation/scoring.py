@@ -1,6 +1,7 @@
 """Score a model on held-out faces: accuracy, macro/weighted F1, per-class precision/recall/F1, confusion matrix."""
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -8,6 +9,7 @@ from sklearn import metrics
 
 from emotion.data.labels import CLASS_NAMES
 from emotion.data.preprocess import to_model_input
+from emotion.inference.backends import INT8_BACKENDS, load_backend
 from emotion.inference.views import VARIANTS, TestTime
 
 
@@ -47,6 +49,14 @@ def predict_views(model: keras.Model, faces_u8: np.ndarray, batch_size: int = 25
     crops when it crops its input (shift_px > 0)."""
     widest = TestTime("crops", shift_px) if shift_px else TestTime("flip")
     return by_scheme(np.stack([predict(model, view, batch_size) for view in widest.views(faces_u8)]))
+
+
+def int8_accuracies(folder: str | Path, faces_u8: np.ndarray, label_ids: np.ndarray) -> dict[str, float]:
+    """Test accuracy of each int8 model the folder holds (test_accuracy_onnx_int8, ...), with the model's own views,
+    as the inference backends run them: `auto` picks an int8 model when there is one."""
+    return {f"test_accuracy_{name.replace('-', '_')}": float(np.mean(
+                load_backend(folder, name).predict(faces_u8).argmax(axis=1) == label_ids))
+            for name, (file, _) in INT8_BACKENDS.items() if (Path(folder) / file).exists()}
 
 
 def by_scheme(per_view: np.ndarray) -> dict[str, np.ndarray]:

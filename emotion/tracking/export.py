@@ -20,8 +20,9 @@ from emotion.evaluation.scoring import Scores
 from emotion.tracking import registry, runs
 from emotion.training.trainer import HISTORY_METRICS
 from emotion.tracking.model_files import (
-    ARCHITECTURE, CALIBRATION, CARD, CONFUSION, CURVES, HISTORY, LOGGED, METRICS, PARAMS, TAGS, TEST_TIME, WEIGHTS,
+    ARCHITECTURE, CARD, CONFUSION, CURVES, HISTORY, LOGGED, METRICS, PARAMS, TAGS, WEIGHTS,
 )
+from emotion.tracking.pyfunc import FOLDER as MODEL_FOLDER
 from emotion.tracking.model_io import load_model_files, write_expected_predictions
 
 log = logging.getLogger(__name__)
@@ -59,8 +60,8 @@ def export_run(run_id: str, folder: str | Path) -> Path:
     params, tags = runs.run_params_and_tags(run_id)
     with tempfile.TemporaryDirectory() as tmp:
         downloaded = runs.download_model(run_id, tmp)
-        for name in (ARCHITECTURE, WEIGHTS, CALIBRATION, TEST_TIME):
-            if (downloaded / name).exists():  # calibration.json: runs trained with train.calibrate; test_time.json
+        for name in LOGGED:
+            if (downloaded / name).exists():  # calibration.json: runs trained with train.calibrate; int8 models, ...
                 shutil.copy(downloaded / name, folder / name)
         for name in FIGURES:
             runs.download_artifact_if_logged(run_id, name, folder)
@@ -94,13 +95,18 @@ def import_run(folder: str | Path, registered_model: str) -> tuple[str, dict]:
 
 def _log_run(folder: Path, tags: dict, report: dict | None) -> str:
     history = pd.read_csv(folder / HISTORY).to_dict("records") if (folder / HISTORY).exists() else []
-    present = [name for name in (*LOGGED, *FIGURES, CARD) if (folder / name).exists()]
-    return runs.log_finished_run(
-        name=folder.name,
-        tags=tags,
-        params=config.flatten(yaml.safe_load((folder / PARAMS).read_text())),
-        history=[{k: v for k, v in row.items() if pd.notna(v)} for row in history],
-        metrics=Scores.from_report(report).flat() if report else {},
-        model_files=[folder / name for name in present if name in LOGGED],
-        other_files=[folder / name for name in present if name not in LOGGED],
-    )
+    with tempfile.TemporaryDirectory() as tmp:  # the MLflow Model's folder: the model's files and the card's metrics
+        model_folder = Path(tmp) / MODEL_FOLDER
+        model_folder.mkdir()
+        for name in (*LOGGED, METRICS):
+            if (folder / name).exists():
+                shutil.copy(folder / name, model_folder / name)
+        return runs.log_finished_run(
+            name=folder.name,
+            tags=tags,
+            params=config.flatten(yaml.safe_load((folder / PARAMS).read_text())),
+            history=[{k: v for k, v in row.items() if pd.notna(v)} for row in history],
+            metrics=Scores.from_report(report).flat() if report else {},
+            model_folder=model_folder,
+            other_files=[folder / name for name in (*FIGURES, CARD) if (folder / name).exists()],
+        )

@@ -3,6 +3,8 @@
 import json
 from pathlib import Path
 
+import numpy as np
+
 from emotion.errors import ModelNotFound
 
 ARCHITECTURE = "model.json"
@@ -36,3 +38,13 @@ def check_model_folder(folder: str | Path) -> Path:
             "(as the train stage logs them)"
         )
     return folder
+
+
+def probe_faces() -> np.ndarray:
+    """Four fixed synthetic faces (uint8, 48x48): a gradient, a checkerboard, noise and a dark frame with a bright box."""
+    ramp = np.tile(np.linspace(0, 255, 48, dtype=np.uint8), (48, 1))
+    checker = ((np.indices((48, 48)).sum(axis=0) // 6) % 2 * 255).astype(np.uint8)
+    noise = np.random.default_rng(0).integers(0, 256, (48, 48), np.uint8)
+    box = np.zeros((48, 48), np.uint8)
+    box[12:36, 12:36] = 200
+    return np.stack([ramp, checker, noise, box])

@@ -8,7 +8,9 @@ import numpy as np
 
 from emotion.data.preprocess import to_model_input
 from emotion.errors import ModelInvalid, first_line
-from emotion.tracking.model_files import ARCHITECTURE, CALIBRATION, EXPECTED, TEST_TIME, WEIGHTS, check_model_folder
+from emotion.tracking.model_files import (
+    ARCHITECTURE, CALIBRATION, EXPECTED, TEST_TIME, WEIGHTS, check_model_folder, probe_faces,
+)
 
 
 def save_model_files(model: keras.Model, folder: str | Path, calibration: dict | None = None,
@@ -44,16 +46,6 @@ def load_model_files(folder: str | Path) -> keras.Model:
             "another architecture: download or export the model again"
         ) from err
     return model
-
-
-def probe_faces() -> np.ndarray:
-    """Four fixed synthetic faces (uint8, 48x48): a gradient, a checkerboard, noise and a dark frame with a bright box."""
-    ramp = np.tile(np.linspace(0, 255, 48, dtype=np.uint8), (48, 1))
-    checker = ((np.indices((48, 48)).sum(axis=0) // 6) % 2 * 255).astype(np.uint8)
-    noise = np.random.default_rng(0).integers(0, 256, (48, 48), np.uint8)
-    box = np.zeros((48, 48), np.uint8)
-    box[12:36, 12:36] = 200
-    return np.stack([ramp, checker, noise, box])
 
 
 def write_expected_predictions(model: keras.Model, folder: str | Path) -> None:

@@ -8,7 +8,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from emotion.errors import ModelNotFound
-from emotion.tracking.runs import CONNECTION_ERRORS, MODEL_ARTIFACTS, TEST_SPLIT_TAG, unreachable
+from emotion.tracking.runs import CONNECTION_ERRORS, MODEL_ARTIFACTS, TEST_SPLIT_TAG, logged_model_id, unreachable
 from emotion.tracking.store import check_run_id
 
 log = logging.getLogger(__name__)
@@ -40,11 +40,9 @@ def register(run_id: str, name: str, accuracy: float) -> dict[str, int]:
     try:
         client.get_registered_model(name)
     except MlflowException:
-        client.create_registered_model(name, description="FER2013 emotion classifiers (model.json + weights)")
+        client.create_registered_model(name, description="FER2013 emotion classifiers: MLflow Models (pyfunc) holding model.json + weights and their ONNX files")
     existing = client.search_model_versions(f"name='{name}' and run_id='{run_id}'")
-    version = existing[0] if existing else client.create_model_version(
-        name, source=f"runs:/{run_id}/{MODEL_ARTIFACTS}", run_id=run_id
-    )
+    version = existing[0] if existing else _new_version(client, name, run_id)
     client.set_registered_model_alias(name, CANDIDATE, version.version)
     aliases = {CANDIDATE: int(version.version)}
     promote, reason = _champion_decision(client, name, run_id, accuracy)
@@ -54,6 +52,14 @@ def register(run_id: str, name: str, accuracy: float) -> dict[str, int]:
     client.set_tag(run_id, DECISION_TAG, reason)
     log.info("%s version %s: %s", name, version.version, reason)
     return aliases
+
+
+def _new_version(client: MlflowClient, name: str, run_id: str):
+    """A new version of the registered model for the run's MLflow Model (models:/<model id>), or for its loose
+    model files (runs:/<run id>/model) when it was logged before its model was an MLflow Model."""
+    model_id = logged_model_id(run_id)
+    source = f"models:/{model_id}" if model_id else f"runs:/{run_id}/{MODEL_ARTIFACTS}"
+    return client.create_model_version(name, source=source, run_id=run_id, model_id=model_id)
 
 
 def _champion_decision(client: MlflowClient, name: str, run_id: str, accuracy: float) -> tuple[bool, str]:

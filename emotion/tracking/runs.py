@@ -1,4 +1,5 @@
-"""MLflow: the tracking store, runs, per-epoch metrics, model JSON + weights artifacts and registry aliases."""
+"""MLflow: the tracking store, runs, per-epoch metrics, the logged model (an MLflow Model holding model JSON +
+weights, see pyfunc) and its download."""
 
 import contextlib
 import logging
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import keras
 import mlflow
+import numpy as np
 import pandas as pd
 from filelock import FileLock
 from mlflow import MlflowClient
@@ -19,12 +21,13 @@ from mlflow.exceptions import MlflowException
 from emotion.config import TrackingConfig
 from emotion.errors import ModelNotFound, TrackingUnavailable, first_line
 from emotion.project_files import workspace
+from emotion.tracking import pyfunc
 from emotion.tracking.model_io import save_model_files
 from emotion.tracking.store import check_run_id, has_store, tracking_uri
 
 log = logging.getLogger(__name__)
 
-MODEL_ARTIFACTS = "model"  # the run's artifact folder holding model.json + model.weights.h5
+MODEL_ARTIFACTS = pyfunc.NAME  # runs:/<run id>/model: the MLflow Model (or, in older runs, the loose files)
 # MLflow 3's UI opens an experiment of this kind on its runs, instead of its GenAI traces view
 KIND_TAG, MODEL_DEVELOPMENT = "mlflow.experimentKind", "custom_model_development"
 DVC_EXPERIMENT_ENV = "DVC_EXP_NAME"  # set by `dvc exp run` for the stages it runs
@@ -186,13 +189,27 @@ class EpochLogger(keras.callbacks.Callback):
         log_epochs(self.run_id, [{"epoch": epoch + 1, **(logs or {})}])
 
 
-def log_model(model: keras.Model, calibration: dict | None = None, test_time: dict | None = None) -> None:
-    """Log model.json + model.weights.h5 (and calibration.json, test_time.json) under the run's 'model' artifact
-    folder, and the calibration's scores as run metrics (val_ece, val_ece_calibrated, ...)."""
+def log_model(model: keras.Model, calibration: dict | None = None, test_time: dict | None = None,
+              training_faces: np.ndarray | None = None, params: dict | None = None) -> str:
+    """Log the Keras model as the active run's MLflow Model (see pyfunc): model.json + model.weights.h5,
+    calibration.json and test_time.json, model.onnx, and model.int8.onnx calibrated on a sample of training_faces
+    when given (see quantization.add_onnx_models); the calibration's scores become run metrics (val_ece, ...).
+    Returns the model id."""
+    from emotion.inference import quantization  # ONNX conversion: only where a model is logged
+
     with tempfile.TemporaryDirectory() as tmp:
-        mlflow.log_artifacts(str(save_model_files(model, tmp, calibration, test_time)), artifact_path=MODEL_ARTIFACTS)
+        folder = save_model_files(model, Path(tmp) / pyfunc.FOLDER, calibration, test_time)
+        quantization.add_onnx_models(model, folder, training_faces)
+        model_id = pyfunc.log_model(folder, params)
     if calibration:
-        mlflow.log_metrics(calibration)
+        mlflow.log_metrics(calibration, model_id=model_id)
+    return model_id
+
+
+def logged_model_id(run_id: str) -> str | None:
+    """The id of the MLflow Model a run logged, or None for a run whose model files are loose artifacts."""
+    outputs = MlflowClient().get_run(run_id).outputs
+    return outputs.model_outputs[-1].model_id if outputs and outputs.model_outputs else None
 
 
 def log_run_info(params: dict, tags: dict) -> None:
@@ -209,10 +226,10 @@ def set_tags(run_id: str, tags: dict[str, str]) -> None:
 
 
 def log_scores(run_id: str, metrics: dict[str, float], figure_files: list[str | Path], test_split: str) -> None:
-    """Add test metrics, figures (confusion, reliability) and the test split's hash (data.test_split_hash) to a
-    finished run."""
+    """Add test metrics (linked to the run's logged model), figures (confusion, reliability) and the test split's
+    hash (data.test_split_hash) to a finished run."""
     with mlflow.start_run(run_id=run_id):
-        mlflow.log_metrics(metrics)
+        mlflow.log_metrics(metrics, model_id=logged_model_id(run_id))  # on the model's page in the UI too
         for path in figure_files:
             mlflow.log_artifact(str(path))
         mlflow.set_tag(TEST_SPLIT_TAG, test_split)
@@ -262,15 +279,18 @@ def find_run(tag: str, value: str) -> str | None:
 
 
 def log_finished_run(name: str, tags: dict, params: dict, history: list[dict], metrics: dict[str, float],
-                     model_files: list[Path], other_files: list[Path]) -> str:
-    """Log a complete run at once (an imported one): per-epoch history rows, final metrics and files."""
+                     model_folder: Path, other_files: list[Path]) -> str:
+    """Log a complete run at once (an imported one): per-epoch history rows, the model folder as its MLflow Model
+    (with model.onnx, made here when missing), final metrics (linked to the model) and files."""
+    from emotion.inference import quantization  # ONNX conversion: only where a model is logged
+    from emotion.tracking.model_io import load_model_files
+
     with mlflow.start_run(run_name=name) as run:
         mlflow.set_tags(tags)
         mlflow.log_params(params)
         _log_history(history)
-        mlflow.log_metrics(metrics)
-        for path in model_files:
-            mlflow.log_artifact(str(path), artifact_path=MODEL_ARTIFACTS)
+        quantization.add_onnx_models(load_model_files(model_folder), model_folder)
+        mlflow.log_metrics(metrics, model_id=pyfunc.log_model(model_folder, params))
         for path in other_files:
             mlflow.log_artifact(str(path))
     return run.info.run_id
@@ -287,7 +307,7 @@ def metric_history(run_id: str, names: tuple[str, ...]) -> pd.DataFrame:
 
 
 def download_model(run_id: str, dst: str | Path | None = None) -> Path:
-    """Download a run's model folder (model.json + weights) and return its local path."""
+    """Download a run's model and return the local path of its model folder (model.json + weights, ...)."""
     check_run_id(run_id)
     try:
         MlflowClient().get_run(run_id)
@@ -296,7 +316,7 @@ def download_model(run_id: str, dst: str | Path | None = None) -> Path:
             f"run {run_id} not found in the tracking store {mlflow.get_tracking_uri()}: check the run id "
             "(mlflow ui lists them) or MLFLOW_TRACKING_URI"
         ) from err
-    try:
+    try:  # the run's MLflow Model, or (logged before it was one) its artifact folder of loose files
         path = mlflow.artifacts.download_artifacts(
             run_id=run_id, artifact_path=MODEL_ARTIFACTS, dst_path=None if dst is None else str(dst)
         )
@@ -305,7 +325,7 @@ def download_model(run_id: str, dst: str | Path | None = None) -> Path:
             f"run {run_id} has no '{MODEL_ARTIFACTS}' artifacts (model.json + weights): pick a run the train "
             "stage finished"
         ) from err
-    return Path(path)
+    return pyfunc.model_folder(path)
 
 
 

@@ -31,13 +31,13 @@ def train_tracked(
     """
     data_hash = dataset.manifest_hash(cfg.data.index_dir)
     settings = checkpoints.settings_of(cfg, data_hash)
+    params = config.flatten(checkpoints.logged_config(cfg))
     with checkpoints.CheckpointFolder(cfg.train.checkpoint_dir, settings, cfg.train.resume, cluster) as checkpoint:
         if checkpoint.abandoned_run_id:
             runs.mark_abandoned(checkpoint.abandoned_run_id)
         with runs.tracked_run(checkpoint.run_id, tags) as run_id:
             if checkpoint.run_id is None:
-                runs.log_run_info(config.flatten(checkpoints.logged_config(cfg)),
-                                  checkpoints.provenance_tags(data_hash))
+                runs.log_run_info(params, checkpoints.provenance_tags(data_hash))
                 checkpoint.bind(run_id)
             else:
                 log.info("continuing MLflow run %s", run_id)
@@ -45,7 +45,7 @@ def train_tracked(
             model = trainer.fit(cfg, arrays, callbacks=[runs.EpochLogger(run_id), *callbacks], checkpoint=checkpoint,
                                 cluster=cluster)
             test_time = views.record(views.of_model(cfg.model))
-            runs.log_model(model, trainer.calibrate(model, arrays, cfg.train), test_time)
+            runs.log_model(model, trainer.calibrate(model, arrays, cfg.train), test_time, arrays["train"][0], params)
             history = checkpoint.history_table(trainer.history_metrics(cfg.train))  # as logged, without asking MLflow
             metrics, curves = reports.write_training_report(history, cfg.train)
             runs.log_figure(curves, CURVES)

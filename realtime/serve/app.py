@@ -15,6 +15,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from emotion.config import Config
 from emotion.errors import UserError
+from emotion.inference.image_bytes import ImageRefused
 from emotion.inference.models import ModelChoice
 from emotion.inference.records import FrameResult
 from realtime.serve import uploads
@@ -73,8 +74,8 @@ def create_app(cfg: Config, choice: ModelChoice) -> FastAPI:
                   description="Faces and their emotions in images and camera frames; the page at / shows a webcam.")
     app.state.labeller = labeller
 
-    @app.exception_handler(uploads.ImageRefused)
-    async def refused(request: Request, err: uploads.ImageRefused) -> JSONResponse:
+    @app.exception_handler(ImageRefused)
+    async def refused(request: Request, err: ImageRefused) -> JSONResponse:
         return JSONResponse({"error": str(err)}, err.status)
 
     @app.exception_handler(HTTPException)

@@ -10,10 +10,10 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from emotion.config import Config
+from emotion.inference import image_bytes
 from emotion.inference.models import ModelChoice, ResolvedModel, resolve
 from emotion.inference.recognizer import EmotionRecognizer, as_bgr
 from emotion.inference.records import FrameResult
-from realtime.serve import uploads
 from realtime.serve.batching import BatchedBackend
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class Labeller:
         labelled = itertools.count()
 
         def label_frame(data: bytes, index: int, time_s: float) -> dict:
-            frame = as_bgr(uploads.decode(data, self.cfg.serve.max_image_pixels), "rgb")
+            frame = as_bgr(image_bytes.decode(data, self.cfg.serve.max_image_pixels), "rgb")
             return recognizer.label_frame(frame, next(labelled), time_s).to_dict() | {"index": index}
 
         async def label(data: bytes, index: int, time_s: float) -> dict:
@@ -61,7 +61,7 @@ class Labeller:
         self.batched.close()
 
     def _label(self, data: bytes) -> dict:
-        image = uploads.decode(data, self.cfg.serve.max_image_pixels)
+        image = image_bytes.decode(data, self.cfg.serve.max_image_pixels)
         if not hasattr(self.local, "recognizer"):
             self.local.recognizer = EmotionRecognizer(self.batched, self.cfg.realtime)
         return FrameResult(0, 0.0, self.local.recognizer.analyze(image, channels="rgb")).to_dict()

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from realtime.serve.uploads import ImageRefused
+from emotion.inference.image_bytes import ImageRefused
 
 log = logging.getLogger(__name__)
 
