@@ -275,12 +275,15 @@ class ServeConfig:
     threads: int = 2  # decode and detect faces off the event loop; one more thread classifies the faces in batches
     max_batch_faces: int = 64  # faces of concurrent requests classified in one batch
     reload_poll_s: float = 0.0  # re-resolve the model (e.g. the champion alias) every N seconds; 0: on POST /v1/reload
+    body_timeout_s: float = 30.0  # an upload whose body has not arrived in this time is answered 408
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
             raise ConfigError(f"serve.port={self.port}: use a port between 1 and 65535")
         if min(self.max_upload_bytes, self.max_image_pixels, self.threads, self.max_batch_faces) < 1:
             raise ConfigError("serve.max_upload_bytes, max_image_pixels, threads and max_batch_faces must be >= 1")
+        if self.body_timeout_s <= 0:
+            raise ConfigError(f"serve.body_timeout_s={self.body_timeout_s}: use a number of seconds above 0")
         if self.reload_poll_s < 0:
             raise ConfigError(f"serve.reload_poll_s={self.reload_poll_s}: use 0 (no polling) or a number of seconds")
 

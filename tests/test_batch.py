@@ -11,9 +11,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import ROOT
+from emotion.config import RealtimeConfig
+from emotion.errors import DataError
+from emotion.inference.backends import ModelFile, load_backend
 from realtime.batch import runners
 from realtime.batch.__main__ import main
 from realtime.batch.store import Store
+from realtime.batch.videos import Video
+from realtime.batch.worker import VideoLabeller
 from test_realtime import NO_KERAS, astronaut_frame
 
 FRAMES = {"a": 4, "b": 5, "c": 6}
@@ -73,7 +78,7 @@ def test_the_pool_writes_every_frame_of_every_good_video_and_lists_the_corrupt_o
     assert {row["video"] for row in result["tracks"]} == {row["video"] for row in result["summary"]}
     [failure] = result["failures"]
     assert failure["uri"] == str(archive / "corrupt.mp4") and failure["attempts"] == 2
-    assert "cannot read video" in failure["error"]
+    assert "cannot read video" in failure["error"] and "(nothing of it kept: a video counts only whole)" in failure["error"]
     frames = pq.read_table(pool_out / "frames").schema  # readable as one dataset, the video a column
     assert {"index", "time_s", "faces", "video"} <= set(frames.names)
 
@@ -90,6 +95,18 @@ def test_a_rerun_skips_videos_done_and_redoes_an_interrupted_one(pool_out, archi
     assert code == 0 and "3 videos, 2 already done" in err and "[1/1]" in err
     assert {path: path.stat().st_mtime_ns for path in parts} == parts
     assert tables(out) | {"failures": []} == tables(pool_out) | {"failures": []}
+
+
+def test_a_video_that_breaks_half_way_leaves_nothing_and_says_so(archive, tmp_path):
+    data = (archive / "b.avi").read_bytes()
+    (tmp_path / "broken.avi").write_bytes(data[: len(data) // 2])
+    out = str(tmp_path / "results")
+    backend = load_backend(ROOT / "models" / "efficient", "onnx-int8")
+    labeller = VideoLabeller(ModelFile(backend.path.read_bytes(), backend.test_time), RealtimeConfig(), out)
+    with pytest.raises(DataError, match=r"ended after \d+ of its 5 frames .*\(nothing of it kept: a video counts only "
+                                        r"whole\)$"):
+        labeller.label(Video("broken", str(tmp_path / "broken.avi")))
+    assert not Store(out).done() and not list((tmp_path / "results").rglob("*.parquet"))
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +137,10 @@ def test_bad_input_is_refused_in_one_line(archive, tmp_path, caplog, monkeypatch
     for spec, message in cases.items():
         code, err = batch(caplog, spec, "--out", out)
         assert code.startswith("error: ") and message in code
+    (tmp_path / "results.txt").write_text("a file")
+    code, err = batch(caplog, str(archive), "--out", str(tmp_path / "results.txt"), *MODEL)
+    assert code == f"error: --out {tmp_path / 'results.txt'} is a file: name a folder for the results (it is made if " \
+                   "missing)" and "model" not in err  # refused before the model loads or a video starts
     monkeypatch.setitem(sys.modules, "ray", None)
     code, _ = batch(caplog, str(archive), "--out", out, "--ray", "auto")
     assert code == f"error: --ray needs Ray, which is not installed: {runners.RAY_HELP}"

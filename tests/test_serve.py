@@ -5,9 +5,11 @@ event loop free while a model works, and a reload following the registry's champ
 import io
 import json
 import re
+import struct
 import tempfile
 import threading
 import time
+import zlib
 
 import cv2
 import mlflow
@@ -16,6 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from conftest import ROOT, compose_config
+from emotion.errors import ModelNotFound
 from emotion.inference.faces import BlazeFaceDetector
 from emotion.inference.models import ModelChoice
 from emotion.tracking import registry, runs
@@ -88,11 +91,42 @@ def bad_uploads() -> dict[str, tuple[dict, int, str]]:
                                 f"upload of {LIMIT + 1:,} bytes or more is larger than the limit of {LIMIT:,} bytes"),
         "wrong content type": ({"content": FACE_JPEG, "headers": {"content-type": "text/plain"}}, 415,
                                "content type 'text/plain' is not accepted"),
-        "form without a file": ({"files": {"name": (None, "face")}}, 400, "the multipart form holds no file and no field"),
+        "form without a file": ({"files": {"name": (None, "face")}}, 400, "the multipart form has no field named image"),
         "multipart without a boundary": ({"content": FACE_JPEG, "headers": {"content-type": "multipart/form-data"}},
                                          400, "malformed multipart body"),
         "gif": ({"content": gif_bytes(), "headers": {"content-type": "image/gif"}}, 415, "content type 'image/gif'"),
+        "image field missing": ({"files": {"upload": ("photo", FACE_JPEG)}}, 400,
+                                "the multipart form has no field named image (its fields: upload)"),
+        **{f"bomb: {name}": ({"content": data, "headers": {"content-type": "application/octet-stream"}}, 413,
+                             "the image declares more pixels than the 16.0 million allowed")
+           for name, data in BOMBS.items()},
     }
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A small PNG whose header claims width x height pixels (its chunk checksum made to match)."""
+    png = bytearray(encode(np.zeros((8, 8, 3), np.uint8), ".png"))
+    png[16:24] = struct.pack(">II", width, height)  # IHDR's width and height
+    png[29:33] = struct.pack(">I", zlib.crc32(bytes(png[12:29])))
+    return bytes(png)
+
+
+def bmp_declaring(width: int, height: int) -> bytes:
+    """A 154-byte BMP: its header claims width x height pixels, none follow."""
+    header = struct.pack("<IiiHHIIiiII", 40, width, height, 1, 24, 0, 0, 2835, 2835, 0, 0)
+    return b"BM" + struct.pack("<IHHI", 154, 0, 0, 54) + header + bytes(154 - 54)
+
+
+def jpeg_declaring(width: int, height: int) -> bytes:
+    """The face JPEG with its frame header (SOF0) patched to width x height."""
+    jpeg = bytearray(FACE_JPEG)
+    sof = jpeg.index(b"\xff\xc0")
+    jpeg[sof + 5:sof + 9] = struct.pack(">HH", height, width)
+    return bytes(jpeg)
+
+
+BOMBS = {"png 30000x30000": png_declaring(30000, 30000), "bmp header": bmp_declaring(100000, 100000),
+         "jpeg 60000x60000": jpeg_declaring(60000, 60000)}
 
 
 def gif_bytes() -> bytes:
@@ -115,8 +149,9 @@ def test_a_bad_upload_gets_a_4xx_one_line_json_error_and_the_next_request_is_ser
     assert one_face(client.post("/v1/analyze", files={"image": ("face.jpg", FACE_JPEG, "image/jpeg")}))
 
 
-def test_a_multipart_image_sent_as_a_file_of_any_name_or_as_a_plain_field_is_found(client):
-    assert one_face(client.post("/v1/analyze", files={"upload": ("photo", FACE_JPEG)}))  # no type given
+def test_a_multipart_image_is_its_image_field_a_file_or_a_plain_field(client):
+    blank = encode(np.zeros((240, 320, 3), np.uint8))
+    assert one_face(client.post("/v1/analyze", files=[("thumbnail", ("t.jpg", blank)), ("image", ("photo", FACE_JPEG))]))
     assert one_face(client.post("/v1/analyze", files={"image": (None, FACE_JPEG)}))
 
 
@@ -145,8 +180,8 @@ def test_model_and_health_say_what_serves(client):
     model = client.get("/v1/model").json()
     tags = json.loads((REFERENCE / "tags.json").read_text())
     assert model == {"name": "reference", "version": None, "run_id": tags["exported_from_run"],
-                     "test_accuracy": 0.6265, "folder": str(REFERENCE), "backend": "litert-int8"}
-    assert client.get("/healthz").json() == {"status": "ok", "model": str(REFERENCE)}
+                     "test_accuracy": 0.6265, "backend": "litert-int8"}  # not where it lies on the server's disk
+    assert client.get("/healthz").json() == {"status": "ok", "model": "reference"}
     assert client.get("/nowhere").json() == {"error": "Not Found"}
 
 
@@ -165,6 +200,24 @@ def test_the_page_and_everything_it_loads_come_from_this_server(client):
     assert re.findall(r"fetch\(\"([^\"]+)", client.get("/static/app.js").text) == ["/v1/model"]
 
 
+def test_a_failed_reload_names_the_model_not_the_servers_files(client, monkeypatch, caplog):
+    def lost():
+        raise ModelNotFound("no MLflow store at /srv/secret/mlflow.db: ...")
+
+    monkeypatch.setattr(client.app.state.labeller, "_resolve", lost)
+    response = client.post("/v1/reload")
+    assert response.status_code == 503 and "/srv" not in response.text and str(ROOT) not in response.text
+    assert response.json() == {"error": "reload failed, still serving reference: the server's log says why"}
+    assert "/srv/secret/mlflow.db" in caplog.text
+
+
+def test_only_the_files_the_docs_page_loads_are_served_and_the_page_has_an_icon(client):
+    assert client.get("/static/docs/index.html").status_code == 404  # Swagger's own page points at a petstore
+    assert client.get("/static/docs/swagger-initializer.js").status_code == 404
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.content[:4] == b"\x00\x00\x01\x00"  # an ICO file
+
+
 def test_the_api_is_documented(client):
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/v1/analyze", "/v1/model", "/v1/reload", "/healthz"} <= set(paths)
@@ -181,13 +234,17 @@ def test_the_stream_answers_frames_refuses_text_and_drops_stale_frames(client):
         ws.send_bytes(b"not a frame")  # frame 0 (a text message is no frame)
         error = ws.receive_json()
         assert error["status"] == 400 and error["index"] == 0 and error["error"].startswith("the upload is not an")
+        ws.send_bytes(BOMBS["png 30000x30000"])  # frame 1
+        assert ws.receive_json() == {"error": BAD["bomb: png 30000x30000"][2] + " (serve.max_image_pixels; Image size "
+                                     "(900000000 pixels) exceeds limit of 178956970 pixels, could be decompression "
+                                     "bomb DOS attack.): send a smaller image", "status": 413, "index": 1}
         ws.send_bytes(FACE_JPEG)
         answer = ws.receive_json()
-        assert answer["index"] == 1 and answer["faces"][0]["label"] == "happy" and answer["time_s"] >= 0
+        assert answer["index"] == 2 and answer["faces"][0]["label"] == "happy" and answer["time_s"] >= 0
         for _ in range(20):  # far faster than 20 frames can be labelled
             ws.send_bytes(FACE_JPEG)
         indexes = [ws.receive_json()["index"]]
-        while indexes[-1] < 21:  # frames 2 to 21
+        while indexes[-1] < 22:  # frames 3 to 22
             indexes.append(ws.receive_json()["index"])
     assert indexes == sorted(indexes) and len(indexes) < 20  # the newest frame is always answered, stale ones not
 

@@ -5,10 +5,6 @@ test-artifacts/. Then the messages for a refused camera permission and for no ca
 
 import json
 import shutil
-import signal
-import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -17,7 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from services import free_port
+from test_serve_process import start_server
 from test_realtime import astronaut_frame
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
@@ -30,25 +26,6 @@ ARTIFACTS = ROOT / "test-artifacts"  # git-ignored: what a person looks at after
 WAIT_S = 60
 
 
-def start_server(folder: Path) -> tuple[subprocess.Popen, str]:
-    """python -m realtime.serve with the shipped model, as a person starts it, logging to folder/server.log; the
-    process and its base URL once it answers."""
-    port = free_port()
-    with (folder / "server.log").open("w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "realtime.serve", "--model-dir", str(REFERENCE), "--port",
-                                    str(port)], cwd=folder, stdout=log, stderr=subprocess.STDOUT)
-    url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + WAIT_S
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/healthz", timeout=2)
-            return process, url
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"the server did not start: {(folder / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.3)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A server as a person starts it; its base URL."""
@@ -56,13 +33,6 @@ def server(tmp_path_factory):
     yield url
     process.terminate()
     process.wait(timeout=20)
-
-
-def test_ctrl_c_stops_the_server_with_130_as_every_command(tmp_path):
-    process, _ = start_server(tmp_path)
-    process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=30) == 130, (tmp_path / "server.log").read_text()[-2000:]
-    assert "Traceback" not in (tmp_path / "server.log").read_text()
 
 
 def y4m_video(path: Path, frame_bgr: np.ndarray, frames: int = 10) -> np.ndarray:
@@ -151,6 +121,26 @@ def test_the_page_labels_the_face_the_camera_shows_as_the_api_does(server, tmp_p
         assert driver.execute_script("return document.getElementById('video').paused")
     finally:
         driver.quit()
+
+
+def test_a_lost_connection_clears_the_labels_while_the_page_reconnects(tmp_path):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    process, url = start_server(tmp_path)
+    y4m_video(tmp_path / "face.y4m", astronaut_frame())
+    driver = chromium("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                      f"--use-file-for-fake-video-capture={tmp_path / 'face.y4m'}")
+    try:
+        driver.get(url)
+        WebDriverWait(driver, WAIT_S).until(lambda driver: driver.execute_script(SHOWN))
+        process.terminate()  # the server goes away
+        wait_for(driver, "#message", "Lost the connection to the server: reconnecting")
+        assert not driver.find_elements("css selector", "#faces .face")
+        assert driver.find_element("id", "fps").text == ""
+    finally:
+        driver.quit()
+        process.kill()
+        process.wait(timeout=30)
 
 
 def test_a_refused_camera_permission_says_how_to_allow_it(server):

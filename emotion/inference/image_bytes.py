@@ -3,14 +3,18 @@ upright as its EXIF says; what cannot be labelled is refused with the HTTP statu
 message."""
 
 import io
+import warnings
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from emotion.errors import UserError
+from emotion.errors import UserError, first_line
 
 FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "BMP"}  # MPO: what Pillow calls many phones' JPEGs
 ORIENTATION = 0x0112  # the EXIF tag that says how to turn the image upright
+# Pillow warns of images over its own limit when it reads their header; the limit given to decode() refuses them
+# before anything is decoded, so the warning says nothing new
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 class ImageRefused(UserError):
@@ -37,6 +41,9 @@ def decode(data: bytes, max_pixels: int) -> np.ndarray:
             if image.getexif().get(ORIENTATION, 1) != 1:  # exif_transpose copies the image even when upright
                 image = ImageOps.exif_transpose(image)
             return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
+    except Image.DecompressionBombError as err:  # a header that declares more pixels than Pillow ever decodes
+        raise ImageRefused(413, f"the image declares more pixels than the {max_pixels / 1e6:.1f} million allowed "
+                                f"(serve.max_image_pixels; {first_line(err)}): send a smaller image") from err
     except UnidentifiedImageError as err:
         raise ImageRefused(400, f"the upload is not an image ({len(data):,} bytes that no image reader knows): send "
                                 "a JPEG, PNG, WebP or BMP") from err

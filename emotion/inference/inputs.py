@@ -63,7 +63,7 @@ def video_frames(path: str | Path, threads: int = 0) -> tuple[Frames, Callable, 
             frame = capture.read()[1]
         if index < expected - 1:  # one frame of slack: some containers count a trailing frame they cannot decode
             raise DataError(f"video {path} ended after {index} of its {expected} frames (truncated or corrupt): "
-                            "the frames before were labelled and written; re-encode or re-download the file")
+                            "re-encode or re-download the file")  # what became of the frames before: the caller's
 
     return frames(), capture.release, fps
 

@@ -12,6 +12,7 @@ import pyarrow.fs
 import pyarrow.parquet as pq
 
 from emotion.data.labels import CLASS_NAMES
+from emotion.errors import UserError
 
 # --json's frame record: {"index", "time_s", "faces": [{"box": [x, y, w, h], "label", "confidence", "probs"}]}
 FACE = pa.struct([("box", pa.list_(pa.int64())), ("label", pa.string()), ("confidence", pa.float64()),
@@ -34,6 +35,8 @@ class Store:
     def __init__(self, out: str):
         self.location = out if "://" in out else str(Path(out).resolve())  # as workers elsewhere must be given it
         self.fs, self.root = pyarrow.fs.FileSystem.from_uri(self.location)
+        if self.fs.get_file_info(self.root).type == pyarrow.fs.FileType.File:
+            raise UserError(f"--out {out} is a file: name a folder for the results (it is made if missing)")
 
     def done(self) -> set[str]:
         """The ids of the videos labelled completely."""

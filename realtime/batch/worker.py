@@ -10,6 +10,7 @@ import cv2
 
 from emotion.config import RealtimeConfig
 from emotion.data.labels import CLASS_NAMES
+from emotion.errors import DataError
 from emotion.inference.backends import ModelFile, file_backend
 from emotion.inference.recognizer import EmotionRecognizer
 from emotion.inference.summary import EmotionSummary
@@ -39,6 +40,9 @@ class VideoLabeller:
             self.store.write_tracks(video.id, summary.table().to_dict("records"))
             row = video_row(video, summary)
             self.store.mark_done(video.id, row)
+        except DataError as err:  # a video that breaks half-way: none of it is kept, as the failure says
+            self.store.clear(video.id)
+            raise DataError(f"{err} (nothing of it kept: a video counts only whole)") from err
         except BaseException:
             self.store.clear(video.id)
             raise

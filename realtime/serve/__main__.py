@@ -6,6 +6,7 @@ without an MLflow store the shipped model. POST /v1/reload (or serve.reload_poll
 """
 
 import argparse
+import logging
 import signal
 
 from emotion.errors import user_errors_exit
@@ -35,12 +36,15 @@ def main(argv: list[str] | None = None) -> None:
     app = create_app(cfg, options.model_choice(args))
     import uvicorn
 
-    interrupted = []  # uvicorn shuts down gracefully on Ctrl-C, then hands the signal back to this handler
-    signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
+    stopped = []  # uvicorn shuts down gracefully (requests in flight answered), then hands the signal to these
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda signum, frame: stopped.append(signum))
     # frames larger than the upload limit close the WebSocket (1009, message too big)
     uvicorn.run(app, host=cfg.serve.host, port=cfg.serve.port, ws_max_size=cfg.serve.max_upload_bytes)
-    if interrupted:
+    if signal.SIGINT in stopped:
         raise KeyboardInterrupt  # 130, as every command ends on Ctrl-C
+    if stopped:  # a service manager's stop: a clean exit
+        logging.getLogger("realtime.serve").info("stopped on SIGTERM after answering the requests in flight")
 
 
 if __name__ == "__main__":

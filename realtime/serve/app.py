@@ -8,9 +8,10 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from swagger_ui_bundle import swagger_ui_path
 
 from emotion.config import Config
@@ -19,12 +20,13 @@ from emotion.inference.image_bytes import ImageRefused
 from emotion.inference.models import ModelChoice
 from emotion.inference.records import FrameResult
 from realtime.serve import uploads
-from realtime.serve.labeller import Labeller
+from realtime.serve.labeller import Labeller, model_name
 from realtime.serve.stream import serve_stream
 
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
+DOCS_FILES = {"swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"}  # what /docs loads from swagger-ui-bundle
 IMAGE_BODY = {"schema": {"type": "string", "format": "binary"}}
 UPLOAD_DOC = {"requestBody": {"required": True, "content": {
     "multipart/form-data": {"schema": {"type": "object", "properties": {"image": IMAGE_BODY}}},
@@ -32,15 +34,21 @@ UPLOAD_DOC = {"requestBody": {"required": True, "content": {
 }}}
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused (413) as soon as it passes limit bytes: a liar's Content-Length cannot get past."""
+async def read_body(request: Request, limit: int, timeout_s: float) -> bytes:
+    """The request body, refused (413) as soon as it passes limit bytes (a liar's Content-Length cannot get past),
+    and (408) when it has not all arrived after timeout_s."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit():
         uploads.check_size(int(declared), limit)
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        uploads.check_size(len(body), limit)
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                body += chunk
+                uploads.check_size(len(body), limit)
+    except TimeoutError:
+        raise ImageRefused(408, f"the upload did not arrive within {timeout_s:g} s (serve.body_timeout_s; "
+                                f"{len(body):,} bytes came): send it again on a faster connection") from None
     return bytes(body)
 
 
@@ -78,6 +86,11 @@ def create_app(cfg: Config, choice: ModelChoice) -> FastAPI:
     async def refused(request: Request, err: ImageRefused) -> JSONResponse:
         return JSONResponse({"error": str(err)}, err.status)
 
+    @app.exception_handler(ClientDisconnect)
+    async def left(request: Request, err: ClientDisconnect) -> Response:
+        log.info("%s %s: the client left before its upload arrived", request.method, request.url.path)
+        return Response(status_code=400)  # nobody reads it
+
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, err: HTTPException) -> JSONResponse:
         return JSONResponse({"error": str(err.detail)}, err.status_code, headers=err.headers)
@@ -86,7 +99,7 @@ def create_app(cfg: Config, choice: ModelChoice) -> FastAPI:
     async def analyze(request: Request) -> JSONResponse:
         """The faces in an image (multipart field `image`, or the raw body with an image/* type): box (x, y, w, h),
         label, confidence and the 7 probabilities each, as `fer-webcam --image FILE --json` prints them."""
-        body = await read_body(request, cfg.serve.max_upload_bytes)
+        body = await read_body(request, cfg.serve.max_upload_bytes, cfg.serve.body_timeout_s)
         return JSONResponse(await labeller.label(uploads.image_bytes(body, request.headers.get("content-type", ""))))
 
     @app.get("/v1/model")
@@ -99,14 +112,16 @@ def create_app(cfg: Config, choice: ModelChoice) -> FastAPI:
         """Resolve the model again (e.g. the champion alias moved) and swap it in without dropping connections."""
         try:
             changed = await labeller.reload()
-        except UserError as err:
-            return JSONResponse({"error": f"reload failed, still serving {labeller.model.folder}: {err}"}, 503)
+        except UserError as err:  # the reason may name the server's files: in its log only
+            log.warning("reload failed, still serving %s: %s", labeller.model.folder, err)
+            return JSONResponse({"error": f"reload failed, still serving {model_name(labeller.info)}: the server's "
+                                          "log says why"}, 503)
         return JSONResponse({"changed": changed, "model": labeller.info})
 
     @app.get("/healthz")
     async def healthz() -> dict:
         """Liveness: the server answers and has a model."""
-        return {"status": "ok", "model": labeller.info["folder"]}
+        return {"status": "ok", "model": model_name(labeller.info)}
 
     @app.websocket("/v1/stream")
     async def stream(websocket: WebSocket) -> None:
@@ -122,8 +137,18 @@ def create_app(cfg: Config, choice: ModelChoice) -> FastAPI:
         return get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} - API",
                                    swagger_js_url="/static/docs/swagger-ui-bundle.js",
                                    swagger_css_url="/static/docs/swagger-ui.css",
-                                   swagger_favicon_url="/static/docs/favicon-32x32.png")
+                                   swagger_favicon_url="/static/docs/favicon-32x32.png")  # DOCS_FILES
 
-    app.mount("/static/docs", StaticFiles(directory=swagger_ui_path), name="docs")
+    @app.get("/static/docs/{name}", include_in_schema=False)
+    async def docs_file(name: str) -> FileResponse:
+        """Only the files /docs loads (the package also holds a page that points at an outside example API)."""
+        if name not in DOCS_FILES:
+            raise HTTPException(404, "Not Found")
+        return FileResponse(Path(swagger_ui_path) / name)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> FileResponse:
+        return FileResponse(STATIC / "favicon.ico")
+
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -86,6 +86,12 @@ class Labeller:
 
 def describe(model: ResolvedModel, backend: str) -> dict:
     """What GET /v1/model says: name and version in the registry (a folder: its name), run id, test accuracy (from
-    the run, or the folder's card), folder and backend; None where unknown."""
+    the run, or the folder's card) and backend; None where unknown. Never where the model lies on the server's disk."""
     return {"name": model.name, "version": model.version, "run_id": model.run_id, "test_accuracy": model.test_accuracy,
-            "folder": str(model.folder), "backend": backend}
+            "backend": backend}
+
+
+def model_name(info: dict) -> str:
+    """The serving model in a few words, for answers: its name and version, or its run id."""
+    name = info["name"] or f"run {info['run_id']}"
+    return f"{name} version {info['version']}" if info["version"] else name

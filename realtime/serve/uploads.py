@@ -22,23 +22,25 @@ def check_size(size: int, limit: int) -> None:
 
 def image_bytes(body: bytes, content_type: str) -> bytes:
     """The image in a request body: the body itself (a JPEG, PNG, WebP or BMP type, octet-stream or no type), or a
-    multipart form's first file (else its field named image)."""
+    multipart form's field named image (a file, or the bytes as a plain field)."""
     media_type, params = parse_options_header(content_type)
     media_type = media_type.decode("latin-1").lower()
     if media_type in RAW_TYPES:
         return body
     if media_type != MULTIPART:
         raise ImageRefused(415, f"content type {media_type!r} is not accepted: {HOW_TO_SEND}")
-    files, fields = [], {}
+    files, fields = {}, {}
     try:  # files of any size stay in memory: the body is already bounded by serve.max_upload_bytes
-        parser = FormParser(MULTIPART, lambda field: fields.setdefault(field.field_name, field.value), files.append,
-                            boundary=params.get(b"boundary"), config={"MAX_MEMORY_FILE_SIZE": float("inf")})
+        parser = FormParser(MULTIPART, lambda field: fields.setdefault(field.field_name, field.value),
+                            lambda file: files.setdefault(file.field_name, file), boundary=params.get(b"boundary"),
+                            config={"MAX_MEMORY_FILE_SIZE": float("inf")})
         parser.write(body)
         parser.finalize()
     except FormParserError as err:
         raise ImageRefused(400, f"malformed multipart body ({err}): {HOW_TO_SEND}") from err
-    if files:
-        return files[0].file_object.getvalue()
+    if FIELD in files:
+        return files[FIELD].file_object.getvalue()
     if fields.get(FIELD) is not None:  # a client that sent the bytes as a plain field named image
         return fields[FIELD]
-    raise ImageRefused(400, f"the multipart form holds no file and no field named image: {HOW_TO_SEND}")
+    sent = ", ".join(name.decode("latin-1") for name in (*files, *fields)) or "none"
+    raise ImageRefused(400, f"the multipart form has no field named image (its fields: {sent}): {HOW_TO_SEND}")

@@ -100,6 +100,12 @@ function showAnswer(answer) {
   }
 }
 
+function clearAnswers() {
+  faces.replaceChildren();
+  answerTimes.length = 0;
+  $("fps").textContent = "";
+}
+
 function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   socket = new WebSocket(`${scheme}://${location.host}/v1/stream`);
@@ -119,6 +125,7 @@ function connect() {
   };
   socket.onclose = () => {
     pauseButton.disabled = true;
+    clearAnswers();  // labels, boxes and FPS of a stream that is gone would pass for live ones
     showMessage("Lost the connection to the server: reconnecting…");
     setTimeout(connect, 1000);
   };
