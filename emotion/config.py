@@ -276,6 +276,15 @@ class ServeConfig:
     max_batch_faces: int = 64  # faces of concurrent requests classified in one batch
     reload_poll_s: float = 0.0  # re-resolve the model (e.g. the champion alias) every N seconds; 0: on POST /v1/reload
     body_timeout_s: float = 30.0  # an upload whose body has not arrived in this time is answered 408
+    # access (realtime/serve/access.py): keys that /v1 and the stream ask for as "Authorization: Bearer KEY"; admin keys
+    # also reload. A file holds one key a line ("KEY" or "KEY admin"). Without keys, only loopback unless anonymous.
+    api_keys: list[str] = field(default_factory=list)
+    admin_keys: list[str] = field(default_factory=list)
+    api_keys_file: Optional[str] = None
+    allow_anonymous: bool = False  # serve beyond loopback without keys
+    allowed_origins: list[str] = field(default_factory=list)  # web pages (scheme://host[:port]) besides the server's own
+    allowed_hosts: list[str] = field(default_factory=lambda: ["localhost", "127.0.0.1", "::1"])  # Host headers; "*": any
+    cors_origins: list[str] = field(default_factory=list)  # pages whose scripts may read answers (CORS); none: off
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:

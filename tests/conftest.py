@@ -20,6 +20,7 @@ from stages.composition import load_config
 from services import mlflow_server, postgres  # noqa: F401  (fixtures: real servers for tests marked services)
 
 ROOT = Path(__file__).resolve().parents[1]
+LOCAL = "http://127.0.0.1"  # a base URL for FastAPI's TestClient whose Host the server answers (serve.allowed_hosts)
 REAL_DATA = Path(os.environ.get("FER2013_ZIP", ROOT.parent / "shared" / "data" / "fer2013.zip"))
 PER_CLASS = 4
 # Ctrl-C must reach the processes the tests start (they inherit an ignored SIGINT, as a test run started in the

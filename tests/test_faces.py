@@ -177,12 +177,12 @@ def test_the_cli_takes_the_configured_detector(built, tmp_path, monkeypatch):
 def test_the_server_takes_the_configured_detector(built):
     from fastapi.testclient import TestClient
 
-    from conftest import compose_config
+    from conftest import LOCAL, compose_config
     from emotion.inference.models import ModelChoice
     from realtime.serve.app import create_app
 
     app = create_app(compose_config("realtime.detector=haar"), ModelChoice(model_dir=str(default_model_dir())))
-    with TestClient(app) as client:
+    with TestClient(app, base_url=LOCAL) as client:
         answer = client.post("/v1/analyze", content=cv2.imencode(".jpg", astronaut_frame())[1].tobytes(),
                              headers={"Content-Type": "image/jpeg"})
     assert answer.status_code == 200 and len(answer.json()["faces"]) == 1

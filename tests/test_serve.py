@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import ROOT, compose_config
+from conftest import LOCAL, ROOT, compose_config
 from emotion.errors import ModelNotFound
 from emotion.inference.faces import BlazeFaceDetector
 from emotion.inference.models import ModelChoice
@@ -31,6 +31,7 @@ from test_realtime import SMALL_MODEL, astronaut_frame, store  # noqa: F401 - st
 
 REFERENCE = ROOT / "models" / "reference"
 LIMIT = 3_000_000  # serve.max_upload_bytes in these tests
+STREAM = LOCAL.replace("http", "ws") + "/v1/stream"  # TestClient's WebSocket ignores its base URL
 
 
 def encode(image: np.ndarray, suffix: str = ".jpg") -> bytes:
@@ -43,7 +44,7 @@ FACE_JPEG = encode(astronaut_frame())
 @pytest.fixture(scope="module")
 def client():
     app = create_app(compose_config(f"serve.max_upload_bytes={LIMIT}"), ModelChoice(model_dir=str(REFERENCE)))
-    with TestClient(app) as client:
+    with TestClient(app, base_url=LOCAL) as client:
         yield client
 
 
@@ -227,7 +228,7 @@ def test_the_api_is_documented(client):
 
 
 def test_the_stream_answers_frames_refuses_text_and_drops_stale_frames(client):
-    with client.websocket_connect("/v1/stream") as ws:
+    with client.websocket_connect(STREAM) as ws:
         ws.send_text("hello")
         assert ws.receive_json() == {"error": "a text message: send each frame as a binary message holding a JPEG "
                                               "or PNG", "status": 415}
@@ -252,7 +253,7 @@ def test_the_stream_answers_frames_refuses_text_and_drops_stale_frames(client):
 def test_a_stream_detects_faces_every_other_frame_as_the_cli_does_on_a_camera(client, monkeypatch):
     detected, detect = [], BlazeFaceDetector.detect
     monkeypatch.setattr(BlazeFaceDetector, "detect", lambda self, frame: detected.append(1) or detect(self, frame))
-    with client.websocket_connect("/v1/stream") as ws:
+    with client.websocket_connect(STREAM) as ws:
         answers = []
         for _ in range(4):  # one at a time: none dropped
             ws.send_bytes(FACE_JPEG)
@@ -327,7 +328,7 @@ def test_the_event_loop_answers_while_a_face_is_being_classified(client):
 def test_the_server_follows_the_champion_without_dropping_a_stream(store, poll):  # noqa: F811 - store: a fixture
     overrides = [*SMALL_MODEL, *(["serve.reload_poll_s=0.2"] if poll else [])]
     cfg = compose_config(*overrides)
-    with TestClient(create_app(cfg, ModelChoice())) as client, client.websocket_connect("/v1/stream") as ws:
+    with TestClient(create_app(cfg, ModelChoice()), base_url=LOCAL) as client, client.websocket_connect(STREAM) as ws:
         first = client.get("/v1/model").json()
         assert first["run_id"] == store and first["version"] == 1 and first["test_accuracy"] == 0.5
         ws.send_bytes(FACE_JPEG)

@@ -143,6 +143,35 @@ def test_a_lost_connection_clears_the_labels_while_the_page_reconnects(tmp_path)
         process.wait(timeout=30)
 
 
+def test_a_server_with_keys_asks_for_one_and_labels_once_it_is_given(tmp_path):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    key = "page-key-0123456789abcdef"
+    (tmp_path / "keys").write_text(f"{key}\n")
+    process, url = start_server(tmp_path, f"serve.api_keys_file={tmp_path / 'keys'}")
+    y4m_video(tmp_path / "face.y4m", astronaut_frame())
+    driver = chromium("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                      f"--use-file-for-fake-video-capture={tmp_path / 'face.y4m'}")
+    try:
+        driver.get(url)
+        wait_for(driver, "#key-form", "This server needs a key")
+        driver.find_element("id", "key").send_keys("wrong-key-0123456789abcdef")
+        driver.find_element("css selector", "#key-form button").click()
+        wait_for(driver, "#message", "The server refused this key: enter another.")
+        ARTIFACTS.mkdir(exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / "serve_page_key.png"))
+        driver.find_element("id", "key").clear()
+        driver.find_element("id", "key").send_keys(key)
+        driver.find_element("css selector", "#key-form button").click()
+        shown = WebDriverWait(driver, WAIT_S).until(lambda driver: driver.execute_script(SHOWN))
+        assert shown["label"].startswith("happy") and shown["model"].startswith("model: reference")
+        assert key not in (tmp_path / "server.log").read_text()
+    finally:
+        driver.quit()
+        process.terminate()
+        process.wait(timeout=30)
+
+
 def test_a_refused_camera_permission_says_how_to_allow_it(server):
     driver = chromium("--use-fake-device-for-media-stream")
     try:

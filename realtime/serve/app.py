@@ -6,7 +6,9 @@ import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request, WebSocket
+from fastapi import Depends, FastAPI, Request, WebSocket
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.trustedhost import TrustedHostMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -19,7 +21,7 @@ from emotion.errors import UserError
 from emotion.inference.image_bytes import ImageRefused
 from emotion.inference.models import ModelChoice
 from emotion.inference.records import FrameResult
-from realtime.serve import uploads
+from realtime.serve import access, uploads
 from realtime.serve.labeller import Labeller, model_name
 from realtime.serve.stream import serve_stream
 
@@ -63,9 +65,29 @@ async def follow_registry(labeller: Labeller, every_s: float) -> None:
             log.warning("reload failed, still serving %s: %s", labeller.model.folder, err)
 
 
+def own_origin(scope_scheme: str, host: str) -> str:
+    """The origin of the server's own page, as a browser on it sends it (http(s)://host[:port])."""
+    return f"{'https' if scope_scheme in ('https', 'wss') else 'http'}://{host}"
+
+
 def create_app(cfg: Config, choice: ModelChoice) -> FastAPI:
-    """The application, with its model loaded (a model that cannot be had fails here, before serving)."""
+    """The application, with its model loaded (a model that cannot be had, or an exposure without keys, fails here,
+    before serving)."""
+    keys = access.load_keys(cfg.serve)
+    access.check_exposure(cfg.serve, keys)
+    origins = [*cfg.serve.allowed_origins, *cfg.serve.cors_origins]
     labeller = Labeller(cfg, choice)
+
+    def user(request: Request) -> None:
+        if not keys.allows(access.bearer_key(request.headers)):
+            raise HTTPException(401, "a valid key is needed: send Authorization: Bearer KEY (ask the server's admin "
+                                     "for one)", headers={"WWW-Authenticate": "Bearer"})
+
+    def admin(request: Request) -> None:
+        if not keys.allows(access.bearer_key(request.headers), admin=True):
+            raise HTTPException(403 if keys.allows(access.bearer_key(request.headers)) else 401,
+                                "reloading needs an admin key: send Authorization: Bearer ADMIN_KEY",
+                                headers={"WWW-Authenticate": "Bearer"})
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -81,6 +103,19 @@ def create_app(cfg: Config, choice: ModelChoice) -> FastAPI:
     app = FastAPI(title="Facial emotion recognition", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Faces and their emotions in images and camera frames; the page at / shows a webcam.")
     app.state.labeller = labeller
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=cfg.serve.allowed_hosts)
+    if cfg.serve.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=cfg.serve.cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"])
+
+    @app.middleware("http")
+    async def same_origin(request: Request, call_next):
+        """A script of another site (or a sandboxed "null" page) may not post here, whatever the browser sends."""
+        origin = request.headers.get("origin")
+        if not access.origin_allowed(origin, own_origin(request.url.scheme, request.headers.get("host", "")), origins):
+            return JSONResponse({"error": f"requests from pages of {origin} are refused: add it to "
+                                          "serve.allowed_origins to allow them"}, 403)
+        return await call_next(request)
 
     @app.exception_handler(ImageRefused)
     async def refused(request: Request, err: ImageRefused) -> JSONResponse:
@@ -95,19 +130,19 @@ def create_app(cfg: Config, choice: ModelChoice) -> FastAPI:
     async def http_error(request: Request, err: HTTPException) -> JSONResponse:
         return JSONResponse({"error": str(err.detail)}, err.status_code, headers=err.headers)
 
-    @app.post("/v1/analyze", response_model=FrameResult, openapi_extra=UPLOAD_DOC)
+    @app.post("/v1/analyze", response_model=FrameResult, openapi_extra=UPLOAD_DOC, dependencies=[Depends(user)])
     async def analyze(request: Request) -> JSONResponse:
         """The faces in an image (multipart field `image`, or the raw body with an image/* type): box (x, y, w, h),
         label, confidence and the 7 probabilities each, as `fer-webcam --image FILE --json` prints them."""
         body = await read_body(request, cfg.serve.max_upload_bytes, cfg.serve.body_timeout_s)
         return JSONResponse(await labeller.label(uploads.image_bytes(body, request.headers.get("content-type", ""))))
 
-    @app.get("/v1/model")
+    @app.get("/v1/model", dependencies=[Depends(user)])
     async def model() -> dict:
         """The model that serves: registered name and version (a folder: its name), run id, test accuracy, backend."""
         return labeller.info
 
-    @app.post("/v1/reload")
+    @app.post("/v1/reload", dependencies=[Depends(admin)])
     async def reload() -> JSONResponse:
         """Resolve the model again (e.g. the champion alias moved) and swap it in without dropping connections."""
         try:
@@ -125,7 +160,20 @@ def create_app(cfg: Config, choice: ModelChoice) -> FastAPI:
 
     @app.websocket("/v1/stream")
     async def stream(websocket: WebSocket) -> None:
-        await serve_stream(websocket, await labeller.stream_labeller())
+        """Frames in, answers out; a browser offers the subprotocol fer.v1 (and bearer.KEY when keys are set)."""
+        origin = websocket.headers.get("origin")
+        if not access.origin_allowed(origin, own_origin(websocket.url.scheme, websocket.headers.get("host", "")),
+                                     origins):
+            log.info("stream refused: opened by a page of %s", origin)
+            await websocket.close(code=1008)  # before the handshake: the browser sees 403
+            return
+        offered = [p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",")]
+        protocol = access.PROTOCOL if access.PROTOCOL in offered else None
+        if not keys.allows(access.bearer_key(websocket.headers)):
+            await websocket.accept(protocol)  # so that the page hears why, and asks for a key
+            await websocket.close(code=access.KEY_NEEDED, reason="a valid key is needed")
+            return
+        await serve_stream(websocket, await labeller.stream_labeller(), protocol)
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:

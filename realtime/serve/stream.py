@@ -32,13 +32,14 @@ class Newest:
         return self.item
 
 
-async def serve_stream(websocket: WebSocket, label: Callable[[bytes, int, float], Awaitable[dict]]) -> None:
+async def serve_stream(websocket: WebSocket, label: Callable[[bytes, int, float], Awaitable[dict]],
+                       protocol: str | None = None) -> None:
     """Answer each labelled frame with label(frame, index, seconds since the stream opened) until the client leaves.
 
     index counts the frames received, so gaps show the client which frames were dropped; a bad frame is answered
-    {"error": ..., "status": 4xx, "index": ...} and the stream goes on.
+    {"error": ..., "status": 4xx, "index": ...} and the stream goes on. protocol: the subprotocol accepted.
     """
-    await websocket.accept()
+    await websocket.accept(protocol)
     newest, sending, start = Newest(), asyncio.Lock(), time.perf_counter()
 
     async def send(payload: dict) -> None:

@@ -5,6 +5,8 @@
 
 const EMOTIONS = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"];
 const MAX_IN_FLIGHT = 2;
+const PROTOCOL = "fer.v1", KEY_NEEDED = 4401;  // realtime/serve/access.py
+const KEY_ITEM = "fer-serve-key";  // the key stays in this tab's session storage only
 const JPEG_QUALITY = 0.85;
 
 const $ = (id) => document.getElementById(id);
@@ -34,9 +36,34 @@ function cameraError(err) {
   }
 }
 
+function key() {
+  return sessionStorage.getItem(KEY_ITEM);
+}
+
+function askForKey(refused) {
+  showMessage(refused ? "The server refused this key: enter another." : "");
+  $("key-form").hidden = false;
+  $("key").value = "";
+  $("key").focus();
+}
+
+$("key-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  sessionStorage.setItem(KEY_ITEM, $("key").value.trim());
+  $("key-form").hidden = true;
+  showMessage("");
+  showModel();
+  connect();
+});
+
 async function showModel() {
   try {
-    const model = await (await fetch("/v1/model")).json();
+    const response = await fetch("/v1/model", { headers: key() ? { Authorization: `Bearer ${key()}` } : {} });
+    if (response.status === 401) {
+      $("model").textContent = "model: needs a key";
+      return;
+    }
+    const model = await response.json();
     const parts = [model.name ? model.name + (model.version ? ` v${model.version}` : "") : `run ${model.run_id}`];
     if (model.test_accuracy != null) parts.push(`${(100 * model.test_accuracy).toFixed(1)} % test accuracy`);
     parts.push(model.backend);
@@ -108,7 +135,8 @@ function clearAnswers() {
 
 function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  socket = new WebSocket(`${scheme}://${location.host}/v1/stream`);
+  // a browser cannot set headers on a WebSocket: the key travels as a subprotocol the server reads, never echoes
+  socket = new WebSocket(`${scheme}://${location.host}/v1/stream`, key() ? [PROTOCOL, `bearer.${key()}`] : [PROTOCOL]);
   sent = answered = 0;
   socket.onopen = () => {
     showMessage("");
@@ -123,9 +151,15 @@ function connect() {
     else showAnswer(answer);
     sendFrames();
   };
-  socket.onclose = () => {
+  socket.onclose = (event) => {
     pauseButton.disabled = true;
     clearAnswers();  // labels, boxes and FPS of a stream that is gone would pass for live ones
+    if (event.code === KEY_NEEDED) {
+      const refused = key() !== null;
+      sessionStorage.removeItem(KEY_ITEM);
+      askForKey(refused);
+      return;
+    }
     showMessage("Lost the connection to the server: reconnecting…");
     setTimeout(connect, 1000);
   };
