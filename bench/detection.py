@@ -31,7 +31,7 @@ from emotion.data.preprocess import crop_face
 from emotion.inference.backends import load_backend
 from emotion.inference.faces import face_detector
 from emotion.project_files import DEFAULT_MODEL, project_path
-from realtime.options import load_config
+from stages.composition import load_config
 
 GRID = ("", "verify_score=0", "blazeface_sizes=[128]", "blazeface_sizes=[128,192]", "blazeface_sizes=[128,320]",
         "blazeface_sizes=[128,256,384]", "blazeface_model=full_range blazeface_sizes=[192]", "detector=haar",

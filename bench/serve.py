@@ -30,11 +30,11 @@ import skimage.data
 
 from emotion.config import Config, RealtimeConfig
 from emotion.data.preprocess import crop_face
+from emotion.inference import image_bytes
 from emotion.inference.faces import face_detector
 from emotion.inference.recognizer import EmotionRecognizer, as_bgr
 from emotion.project_files import default_model_dir
-from realtime.options import load_config
-from realtime.serve import uploads
+from stages.composition import load_config
 
 CLIENTS = (1, 4, 16)
 VARIANTS = 16
@@ -42,7 +42,7 @@ VARIANTS = 16
 
 def as_served(jpeg: bytes, max_pixels: int) -> np.ndarray:
     """The BGR frame the server labels from an upload: decoded with Pillow as it decodes one."""
-    return as_bgr(uploads.decode(jpeg, max_pixels), "rgb")
+    return as_bgr(image_bytes.decode(jpeg, max_pixels), "rgb")
 
 
 def face_jpegs() -> list[bytes]:
