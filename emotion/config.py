@@ -285,12 +285,20 @@ class ServeConfig:
     allowed_origins: list[str] = field(default_factory=list)  # web pages (scheme://host[:port]) besides the server's own
     allowed_hosts: list[str] = field(default_factory=lambda: ["localhost", "127.0.0.1", "::1"])  # Host headers; "*": any
     cors_origins: list[str] = field(default_factory=list)  # pages whose scripts may read answers (CORS); none: off
+    max_queue: int = 32  # images waiting or being labelled; beyond: 503 with Retry-After
+    max_streams: int = 16  # open WebSocket streams; beyond, a new one is closed (1013, try again later)
+    rate_per_key: float = 0.0  # requests per second one key may make (bursts of twice that); beyond: 429; 0: no limit
+    log_format: str = "text"  # the access log: text (uvicorn's lines) or json (a JSON object a request)
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
             raise ConfigError(f"serve.port={self.port}: use a port between 1 and 65535")
         if min(self.max_upload_bytes, self.max_image_pixels, self.threads, self.max_batch_faces) < 1:
             raise ConfigError("serve.max_upload_bytes, max_image_pixels, threads and max_batch_faces must be >= 1")
+        if min(self.max_queue, self.max_streams) < 1 or self.rate_per_key < 0:
+            raise ConfigError("serve.max_queue and max_streams must be >= 1, serve.rate_per_key >= 0 (0: no limit)")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError(f"serve.log_format={self.log_format!r}: use text or json")
         if self.body_timeout_s <= 0:
             raise ConfigError(f"serve.body_timeout_s={self.body_timeout_s}: use a number of seconds above 0")
         if self.reload_poll_s < 0:

@@ -39,8 +39,13 @@ def main(argv: list[str] | None = None) -> None:
     stopped = []  # uvicorn shuts down gracefully (requests in flight answered), then hands the signal to these
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda signum, frame: stopped.append(signum))
-    # frames larger than the upload limit close the WebSocket (1009, message too big)
-    uvicorn.run(app, host=cfg.serve.host, port=cfg.serve.port, ws_max_size=cfg.serve.max_upload_bytes)
+    # frames larger than the upload limit close the WebSocket (1009, message too big); a JSON access log replaces
+    # uvicorn's lines
+    server = uvicorn.Server(uvicorn.Config(app, host=cfg.serve.host, port=cfg.serve.port,
+                                           ws_max_size=cfg.serve.max_upload_bytes,
+                                           access_log=cfg.serve.log_format == "text"))
+    app.state.draining = lambda: server.should_exit  # /readyz answers 503 from the stop on
+    server.run()
     if signal.SIGINT in stopped:
         raise KeyboardInterrupt  # 130, as every command ends on Ctrl-C
     if stopped:  # a service manager's stop: a clean exit

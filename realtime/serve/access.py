@@ -5,6 +5,8 @@ call it. Keys are compared in constant time and never logged or echoed."""
 import hmac
 import ipaddress
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +35,28 @@ class Keys:
             return True
         allowed = self.admins if admin else self.users | self.admins
         return key is not None and any(hmac.compare_digest(key.encode(), known.encode()) for known in allowed)
+
+
+class RateLimit:
+    """A token bucket per key: `rate` requests a second, in bursts of up to twice that; rate 0: no limit. Only valid
+    keys reach it, so it holds one bucket per configured key at most."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic):
+        self.rate, self.burst, self.clock = rate, 2 * rate, clock
+        self.buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, when counted)
+
+    def wait_s(self, key: str) -> float:
+        """0 when the key may make a request now (which is counted), else the seconds until it may."""
+        if not self.rate:
+            return 0.0
+        now = self.clock()
+        tokens, last = self.buckets.get(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        if tokens >= 1:
+            self.buckets[key] = (tokens - 1, now)
+            return 0.0
+        self.buckets[key] = (tokens, now)
+        return (1 - tokens) / self.rate
 
 
 def load_keys(cfg: ServeConfig) -> Keys:

@@ -2,8 +2,12 @@
 and the API's documentation at /docs (static files shipped in packages, nothing from outside the machine)."""
 
 import asyncio
+import json
 import logging
+import math
+import time
 from contextlib import asynccontextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request, WebSocket
@@ -12,6 +16,7 @@ from fastapi.middleware.trustedhost import TrustedHostMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from swagger_ui_bundle import swagger_ui_path
@@ -22,12 +27,15 @@ from emotion.inference.image_bytes import ImageRefused
 from emotion.inference.models import ModelChoice
 from emotion.inference.records import FrameResult
 from realtime.serve import access, uploads
-from realtime.serve.labeller import Labeller, model_name
+from realtime.serve.labeller import Busy, Labeller, model_name
+from realtime.serve.metrics import ServerMetrics
 from realtime.serve.stream import serve_stream
 
 log = logging.getLogger(__name__)
+access_log = logging.getLogger("realtime.serve.access")  # serve.log_format=json: a JSON object a request
 
 STATIC = Path(__file__).parent / "static"
+TRY_AGAIN_LATER = 1013  # the stream's close code when serve.max_streams are open
 DOCS_FILES = {"swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"}  # what /docs loads from swagger-ui-bundle
 IMAGE_BODY = {"schema": {"type": "string", "format": "binary"}}
 UPLOAD_DOC = {"requestBody": {"required": True, "content": {
@@ -76,12 +84,19 @@ def create_app(cfg: Config, choice: ModelChoice) -> FastAPI:
     keys = access.load_keys(cfg.serve)
     access.check_exposure(cfg.serve, keys)
     origins = [*cfg.serve.allowed_origins, *cfg.serve.cors_origins]
-    labeller = Labeller(cfg, choice)
+    metrics = ServerMetrics()
+    labeller = Labeller(cfg, choice, metrics)
+    rate = access.RateLimit(cfg.serve.rate_per_key if keys.required else 0)
+    streams = []  # the open ones
 
     def user(request: Request) -> None:
-        if not keys.allows(access.bearer_key(request.headers)):
+        key = access.bearer_key(request.headers)
+        if not keys.allows(key):
             raise HTTPException(401, "a valid key is needed: send Authorization: Bearer KEY (ask the server's admin "
                                      "for one)", headers={"WWW-Authenticate": "Bearer"})
+        if wait_s := rate.wait_s(key or ""):
+            raise HTTPException(429, f"more than {cfg.serve.rate_per_key:g} requests a second with this key "
+                                     "(serve.rate_per_key): slow down", headers={"Retry-After": str(math.ceil(wait_s))})
 
     def admin(request: Request) -> None:
         if not keys.allows(access.bearer_key(request.headers), admin=True):
@@ -103,6 +118,7 @@ def create_app(cfg: Config, choice: ModelChoice) -> FastAPI:
     app = FastAPI(title="Facial emotion recognition", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Faces and their emotions in images and camera frames; the page at / shows a webcam.")
     app.state.labeller = labeller
+    app.state.draining = lambda: False  # fer-serve points it at uvicorn's shutdown flag
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=cfg.serve.allowed_hosts)
     if cfg.serve.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=cfg.serve.cors_origins, allow_methods=["GET", "POST"],
@@ -116,6 +132,26 @@ def create_app(cfg: Config, choice: ModelChoice) -> FastAPI:
             return JSONResponse({"error": f"requests from pages of {origin} are refused: add it to "
                                           "serve.allowed_origins to allow them"}, 403)
         return await call_next(request)
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next):
+        """Every answer counted by route and status, timed, and (serve.log_format=json) logged as one JSON line."""
+        start = time.perf_counter()
+        response = await call_next(request)
+        seconds = time.perf_counter() - start
+        route = getattr(request.scope.get("route"), "path", "unmatched")  # the template: few distinct values
+        metrics.requests.labels(route, str(response.status_code)).inc()
+        metrics.latency.labels(route).observe(seconds)
+        if cfg.serve.log_format == "json":
+            access_log.info(json.dumps({
+                "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "method": request.method,
+                "path": request.url.path, "status": response.status_code, "ms": round(1000 * seconds, 2),
+                "client": request.client.host if request.client else None}))
+        return response
+
+    @app.exception_handler(Busy)
+    async def busy(request: Request, err: Busy) -> JSONResponse:
+        return JSONResponse({"error": str(err)}, 503, headers={"Retry-After": "1"})
 
     @app.exception_handler(ImageRefused)
     async def refused(request: Request, err: ImageRefused) -> JSONResponse:
@@ -158,6 +194,17 @@ def create_app(cfg: Config, choice: ModelChoice) -> FastAPI:
         """Liveness: the server answers and has a model."""
         return {"status": "ok", "model": model_name(labeller.info)}
 
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        """Readiness: the model is loaded and the server is not draining (stopping on SIGTERM)."""
+        if app.state.draining():
+            return JSONResponse({"status": "draining"}, 503)
+        return JSONResponse({"status": "ready", "model": model_name(labeller.info)})
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
     @app.websocket("/v1/stream")
     async def stream(websocket: WebSocket) -> None:
         """Frames in, answers out; a browser offers the subprotocol fer.v1 (and bearer.KEY when keys are set)."""
@@ -173,7 +220,17 @@ def create_app(cfg: Config, choice: ModelChoice) -> FastAPI:
             await websocket.accept(protocol)  # so that the page hears why, and asks for a key
             await websocket.close(code=access.KEY_NEEDED, reason="a valid key is needed")
             return
-        await serve_stream(websocket, await labeller.stream_labeller(), protocol)
+        if len(streams) >= cfg.serve.max_streams:
+            await websocket.accept(protocol)
+            await websocket.close(code=TRY_AGAIN_LATER, reason=f"{len(streams)} streams are open (serve.max_streams)")
+            return
+        streams.append(websocket)
+        metrics.streams.set(len(streams))
+        try:
+            await serve_stream(websocket, await labeller.stream_labeller(), protocol)
+        finally:
+            streams.remove(websocket)
+            metrics.streams.set(len(streams))
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:

@@ -2,6 +2,8 @@
 
 import queue
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import Future
 
 import numpy as np
@@ -13,8 +15,8 @@ class BatchedBackend:
     `backend` may be replaced at any time (a model reload): batches already running finish on the old one.
     """
 
-    def __init__(self, backend, max_faces: int):
-        self.backend, self.max_faces = backend, max_faces
+    def __init__(self, backend, max_faces: int, observe: Callable[[float], None] = lambda seconds: None):
+        self.backend, self.max_faces, self.observe = backend, max_faces, observe  # observe: each batch's seconds
         self.waiting: queue.SimpleQueue = queue.SimpleQueue()
         self.thread = threading.Thread(target=self._classify_batches, name="classify", daemon=True)
         self.thread.start()
@@ -50,8 +52,10 @@ class BatchedBackend:
             self._classify(batch)
 
     def _classify(self, batch: list[tuple[np.ndarray, Future]]) -> None:
+        start = time.perf_counter()
         try:
             probs = self.backend.predict(np.concatenate([faces for faces, _ in batch]))
+            self.observe(time.perf_counter() - start)
         except Exception as err:  # noqa: BLE001 - handed to the callers, which raise it in their own threads
             for _, future in batch:
                 future.set_exception(err)

@@ -10,41 +10,67 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from emotion.config import Config
+from emotion.errors import UserError
 from emotion.inference import image_bytes
 from emotion.inference.models import ModelChoice, ResolvedModel, resolve
 from emotion.inference.recognizer import EmotionRecognizer, as_bgr
 from emotion.inference.records import FrameResult
 from realtime.serve.batching import BatchedBackend
+from realtime.serve.metrics import ServerMetrics, TimedDetector
 
 log = logging.getLogger(__name__)
+
+
+class Busy(UserError):
+    """More images wait than serve.max_queue allows: answered 503 with Retry-After."""
 
 
 class Labeller:
     """Labels uploaded images with the chosen model; reload() follows a moved registry alias without a restart."""
 
-    def __init__(self, cfg: Config, choice: ModelChoice):
-        self.cfg, self.choice = cfg, choice
+    def __init__(self, cfg: Config, choice: ModelChoice, metrics: ServerMetrics):
+        self.cfg, self.choice, self.metrics = cfg, choice, metrics
         self.model = self._resolve()
-        self.batched = BatchedBackend(self._load(self.model), cfg.serve.max_batch_faces)
+        self.batched = BatchedBackend(self._load(self.model), cfg.serve.max_batch_faces,
+                                      metrics.classification.observe)
         self.info = describe(self.model, self.batched.name)
+        metrics.serving(self.info)
         self.executor = ThreadPoolExecutor(cfg.serve.threads, thread_name_prefix="label")
         self.local = threading.local()  # a recognizer per thread: OpenCV's cascade is not shared across threads
         self.reloading = asyncio.Lock()
+        self.queued = 0  # images waiting or being labelled
 
     async def label(self, data: bytes) -> dict:
-        """The faces in an uploaded image, as the CLI's --json prints an image; ImageRefused for a bad upload."""
-        return await asyncio.get_running_loop().run_in_executor(self.executor, self._label, data)
+        """The faces in an uploaded image, as the CLI's --json prints an image; ImageRefused for a bad upload, Busy
+        when serve.max_queue images are already waiting."""
+        if self.queued >= self.cfg.serve.max_queue:
+            raise Busy(f"{self.queued} images are already waiting (serve.max_queue): try again in a second")
+        self.queued += 1
+        self.metrics.queue.set(self.queued)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, self._label, data)
+        finally:
+            self.queued -= 1
+            self.metrics.queue.set(self.queued)
+
+    def recognizer(self) -> EmotionRecognizer:
+        """A recognizer on the shared batched backend, its face detection timed."""
+        recognizer = EmotionRecognizer(self.batched, self.cfg.realtime)
+        recognizer.detector = TimedDetector(recognizer.detector, self.metrics.detection)
+        return recognizer
 
     async def stream_labeller(self) -> Callable[[bytes, int, float], Awaitable[dict]]:
         """label() for the frames of one stream, in order: as the CLI labels a camera, faces are detected every
         realtime.detect_every frames labelled and their boxes carried in between."""
         loop = asyncio.get_running_loop()
-        recognizer = await loop.run_in_executor(self.executor, EmotionRecognizer, self.batched, self.cfg.realtime)
+        recognizer = await loop.run_in_executor(self.executor, self.recognizer)
         labelled = itertools.count()
 
         def label_frame(data: bytes, index: int, time_s: float) -> dict:
             frame = as_bgr(image_bytes.decode(data, self.cfg.serve.max_image_pixels), "rgb")
-            return recognizer.label_frame(frame, next(labelled), time_s).to_dict() | {"index": index}
+            result = recognizer.label_frame(frame, next(labelled), time_s)
+            self.metrics.faces.observe(len(result.faces))
+            return result.to_dict() | {"index": index}
 
         async def label(data: bytes, index: int, time_s: float) -> dict:
             return await loop.run_in_executor(self.executor, label_frame, data, index, time_s)
@@ -63,8 +89,10 @@ class Labeller:
     def _label(self, data: bytes) -> dict:
         image = image_bytes.decode(data, self.cfg.serve.max_image_pixels)
         if not hasattr(self.local, "recognizer"):
-            self.local.recognizer = EmotionRecognizer(self.batched, self.cfg.realtime)
-        return FrameResult(0, 0.0, self.local.recognizer.analyze(image, channels="rgb")).to_dict()
+            self.local.recognizer = self.recognizer()
+        faces = self.local.recognizer.analyze(image, channels="rgb")
+        self.metrics.faces.observe(len(faces))
+        return FrameResult(0, 0.0, faces).to_dict()
 
     def _resolve(self) -> ResolvedModel:
         return resolve(self.choice, self.cfg.tracking, self.cfg.realtime.cache_dir, registry=True)
@@ -80,6 +108,7 @@ class Labeller:
             return False
         backend = self._load(model)
         self.info = describe(model, backend.name)
+        self.metrics.serving(self.info)
         self.model, self.batched.backend = model, backend
         return True
 
