@@ -7,12 +7,18 @@ server process's CPU per request (from /proc, all its threads) against JPEG deco
 classification timed on one thread, the rest being HTTP and the server's own work.
 With --against-haar the same again with realtime.detector=haar, and the ratio of requests/s at 16 clients.
 
+With --soak MINUTES instead: good and bad requests (bad uploads, bombs, streams, clients leaving mid-upload) mixed
+from --clients clients; prints the counts by kind and status, 5xx, p95 and the server's RSS after a warm-up and at the
+end (the goal: no 5xx, growth <= 10 % over 10 minutes).
+
 Every phase is bounded in time (--seconds) and requests (--max-requests); traffic goes to 127.0.0.1 only.
 Run: python -m bench.serve [--model-dir models/efficient] [--seconds 10] [--against-haar] [--json] [HYDRA OVERRIDES]
+     python -m bench.serve --soak 10 [--clients 16] [--max-requests 200000]
 """
 
 import argparse
 import asyncio
+import collections
 import json
 import os
 import socket
@@ -20,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -207,6 +214,119 @@ def serve(args, overrides: list[str], images: list[bytes]) -> dict:
     return results
 
 
+def rss_mib(pid: int) -> float:
+    """Resident memory of a process (Linux)."""
+    line = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
+
+
+def soak_requests(images: list[bytes]) -> dict[str, tuple[dict, int]]:
+    """The mix a soak sends: kind -> (aiohttp request arguments, the status that is right for it)."""
+    jpeg = {"Content-Type": "image/jpeg"}
+    bomb = bytearray(cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1].tobytes())
+    bomb[16:24] = (30000).to_bytes(4, "big") * 2  # a header that declares 30000x30000 pixels
+    bomb[29:33] = zlib.crc32(bytes(bomb[12:29])).to_bytes(4, "big")
+    form = aiohttp.FormData()
+    form.add_field("thumbnail", images[0], filename="t.jpg")
+    return {
+        "image": ({"method": "POST", "url": "/v1/analyze", "data": images[1], "headers": jpeg}, 200),
+        "not an image": ({"method": "POST", "url": "/v1/analyze", "data": b"%PDF-1.7", "headers": jpeg}, 400),
+        "truncated": ({"method": "POST", "url": "/v1/analyze", "data": images[2][:2000], "headers": jpeg}, 400),
+        "bomb": ({"method": "POST", "url": "/v1/analyze", "data": bytes(bomb), "headers": jpeg}, 413),
+        "wrong type": ({"method": "POST", "url": "/v1/analyze", "data": images[3], "headers": {"Content-Type":
+                                                                                              "text/plain"}}, 415),
+        "no image field": ({"method": "POST", "url": "/v1/analyze", "data": form()}, 400),
+        "model": ({"method": "GET", "url": "/v1/model"}, 200),
+        "metrics": ({"method": "GET", "url": "/metrics"}, 200),
+    }
+
+
+WEIGHTS = {"image": 12, "not an image": 1, "truncated": 1, "bomb": 1, "wrong type": 1, "no image field": 1, "model": 1,
+           "metrics": 1}  # mostly good uploads
+
+
+async def soak_client(session: aiohttp.ClientSession, base: str, images: list[bytes], rng: np.random.Generator,
+                      stop_at: float, budget: list[int], seen: dict, latencies: list[float]) -> None:
+    """Requests of every kind in a random order until the time or the shared budget is spent; now and then a stream
+    of a few frames, or an upload abandoned half-way."""
+    kinds = list(WEIGHTS)
+    weights = np.array(list(WEIGHTS.values()), float) / sum(WEIGHTS.values())
+    while time.perf_counter() < stop_at and budget[0] > 0:
+        budget[0] -= 1
+        roll = rng.random()
+        if roll < 0.02:  # a stream: 5 frames, then gone
+            async with session.ws_connect(f"{base.replace('http', 'ws')}/v1/stream") as ws:
+                for frame in images[:5]:
+                    await ws.send_bytes(frame)
+                    answer = json.loads((await ws.receive()).data)
+                    seen[("stream", 200 if "faces" in answer else answer.get("status", 0))] += 1
+            continue
+        if roll < 0.03:  # a client that leaves mid-upload
+            host, port = base.removeprefix("http://").split(":")
+            _, writer = await asyncio.open_connection(host, int(port))
+            writer.write(b"POST /v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\n"
+                         b"Content-Length: 50000\r\n\r\n" + images[0][:1000])
+            await writer.drain()
+            writer.close()
+            seen[("left mid-upload", 0)] += 1
+            continue
+        kind = kinds[rng.choice(len(kinds), p=weights)]
+        request, _ = soak_requests(images)[kind]
+        start = time.perf_counter()
+        async with session.request(**{**request, "url": base + request["url"]}) as answer:
+            await answer.read()
+        latencies.append(time.perf_counter() - start)
+        seen[(kind, answer.status)] += 1
+
+
+async def soak(base: str, images: list[bytes], minutes: float, clients: int, max_requests: int, pid: int) -> dict:
+    """Good and bad requests mixed from many clients for `minutes`: counts by kind and status, p95, the server's RSS
+    after the warm-up (the first tenth) and at the end."""
+    seen, latencies, budget, rss = collections.Counter(), [], [max_requests], []
+    start = time.perf_counter()
+    stop_at = start + 60 * minutes
+
+    async def sample_rss() -> None:
+        while time.perf_counter() < stop_at and budget[0] > 0:
+            rss.append((time.perf_counter() - start, rss_mib(pid)))
+            await asyncio.sleep(5)
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients)) as session:
+        rngs = np.random.default_rng(0).spawn(clients)
+        await asyncio.gather(sample_rss(), *(soak_client(session, base, images, rng, stop_at, budget, seen, latencies)
+                                             for rng in rngs))
+    after_warmup = next((mib for at, mib in rss if at >= 6 * minutes), rss[-1][1])  # 6 s a minute: a tenth
+    expected = {kind: status for kind, (_, status) in soak_requests(images).items()} | {"stream": 200,
+                                                                                          "left mid-upload": 0}
+    return {"minutes": round((time.perf_counter() - start) / 60, 2), "requests": sum(seen.values()),
+            "by_kind": {f"{kind} {status}": count for (kind, status), count in sorted(seen.items())},
+            "unexpected": sum(n for (kind, status), n in seen.items() if status != expected[kind]),
+            "5xx": sum(n for (_, status), n in seen.items() if status >= 500),
+            "p95_ms": round(float(np.percentile(np.array(latencies) * 1000, 95)), 1),
+            "rss_mib_after_warmup": round(after_warmup, 1), "rss_mib_end": round(rss_mib(pid), 1),
+            "rss_growth": round(rss_mib(pid) / after_warmup - 1, 3)}
+
+
+def run_soak(args, images: list[bytes]) -> dict:
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        server = start_server(args.model_dir, port, args.overrides, Path(tmp) / "server.log")
+        try:
+            return asyncio.run(soak(f"http://127.0.0.1:{port}", images, args.soak, args.clients, args.max_requests,
+                                    server.pid))
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def report_soak(result: dict, clients: int) -> None:
+    print(f"soak: {result['minutes']} min, {clients} clients, {result['requests']} requests "
+          f"({result['unexpected']} with an unexpected status, {result['5xx']} 5xx), p95 {result['p95_ms']} ms")
+    print("by kind and status: " + ", ".join(f"{name}: {n}" for name, n in result["by_kind"].items()))
+    print(f"server RSS: {result['rss_mib_after_warmup']} MiB after the warm-up (a tenth of the time), "
+          f"{result['rss_mib_end']} MiB at the end: {100 * result['rss_growth']:+.1f} %")
+
+
 def report(results: dict, overrides: list[str], images: list[bytes], seconds: float) -> None:
     print(f"POST /v1/analyze, 640x480 JPEG with one face ({len(images[0]) // 1000} kB), {seconds:.0f} s per row, "
           f"server options: {' '.join(overrides) or 'conf defaults'}")
@@ -237,8 +357,16 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for the server (and the in-process figure), e.g. "
                         "realtime.blazeface_sizes=[128] (see python -m bench.detection)")
     parser.add_argument("--against-haar", action="store_true", help="the same again with realtime.detector=haar")
+    parser.add_argument("--soak", type=float, metavar="MINUTES", help="instead: good and bad requests mixed from "
+                        "--clients clients for MINUTES (at most --max-requests); no 5xx and RSS growth after the "
+                        "warm-up are the goal")
+    parser.add_argument("--clients", type=int, default=16, help="--soak's clients (default: %(default)s)")
     args = parser.parse_args()
     images = face_jpegs()
+    if args.soak:
+        result = run_soak(args, images)
+        print(json.dumps(result)) if args.json else report_soak(result, args.clients)
+        return
     runs = {"options": serve(args, args.overrides, images)}
     if args.against_haar:
         runs["haar"] = serve(args, [*args.overrides, "realtime.detector=haar"], images)
