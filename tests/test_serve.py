@@ -181,7 +181,8 @@ def test_model_and_health_say_what_serves(client):
     model = client.get("/v1/model").json()
     tags = json.loads((REFERENCE / "tags.json").read_text())
     assert model == {"name": "reference", "version": None, "run_id": tags["exported_from_run"],
-                     "test_accuracy": 0.6265, "backend": "litert-int8"}  # not where it lies on the server's disk
+                     "test_accuracy": 0.6265, "backend": "litert-int8",  # not where it lies on the server's disk
+                     "test_time": {"scheme": "plain", "shift_px": 0}}
     assert client.get("/healthz").json() == {"status": "ok", "model": "reference"}
     assert client.get("/nowhere").json() == {"error": "Not Found"}
 

@@ -5,6 +5,7 @@ test-artifacts/. Then the messages for a refused camera permission and for no ca
 
 import json
 import shutil
+import time
 import urllib.request
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, report
 from test_serve_process import start_server
 from test_realtime import astronaut_frame
 
@@ -119,6 +120,37 @@ def test_the_page_labels_the_face_the_camera_shows_as_the_api_does(server, tmp_p
         driver.find_element("id", "pause").click()
         assert driver.find_element("id", "pause").text == "Resume"
         assert driver.execute_script("return document.getElementById('video').paused")
+    finally:
+        driver.quit()
+
+
+VENDOR = ROOT / "realtime" / "serve" / "static" / "vendor"
+
+
+@pytest.mark.skipif(not (VENDOR / "blazeface.onnx").exists(),
+                    reason="the in-browser mode is not built: bash scripts/browser_mode.sh (.ci/run does)")
+def test_the_in_browser_mode_labels_without_sending_a_frame(server, tmp_path):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    seen = y4m_video(tmp_path / "face.y4m", astronaut_frame(), frames=30)
+    [expected] = analyze(server, seen)["faces"]
+    driver = chromium("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                      f"--use-file-for-fake-video-capture={tmp_path / 'face.y4m'}")
+    try:
+        fps = {}
+        for mode in ("server", "browser"):
+            driver.get(f"{server}/?mode={mode}")
+            shown = WebDriverWait(driver, WAIT_S).until(lambda driver: driver.execute_script(SHOWN))
+            time.sleep(3)  # the rate over the last 2 s, once it is steady
+            fps[mode] = float(driver.execute_script(SHOWN)["fps"].split()[0])
+        assert driver.execute_script("return socket === null && sent === 0")  # no frame left the page
+        assert driver.find_element("id", "where").text == "labelled in this browser"
+        assert shown["label"].split()[0] == expected["label"]
+        assert np.abs(np.subtract(shown["box"], expected["box"])).max() <= 0.15 * expected["box"][2], shown["box"]
+        ARTIFACTS.mkdir(exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / "serve_page_in_browser.png"))
+        report(f"page frames/s on the fake camera, headless Chromium: {fps['server']} labelled by the server, "
+               f"{fps['browser']} in the browser (ONNX Runtime Web, one thread)")
     finally:
         driver.quit()
 

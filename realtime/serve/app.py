@@ -27,7 +27,7 @@ from emotion.inference.image_bytes import ImageRefused
 from emotion.inference.models import ModelChoice
 from emotion.inference.records import FrameResult
 from realtime.serve import access, uploads
-from realtime.serve.labeller import Busy, Labeller, model_name
+from realtime.serve.labeller import Busy, Labeller, browser_model, model_name
 from realtime.serve.metrics import ServerMetrics
 from realtime.serve.stream import serve_stream
 
@@ -177,6 +177,15 @@ def create_app(cfg: Config, choice: ModelChoice) -> FastAPI:
     async def model() -> dict:
         """The model that serves: registered name and version (a folder: its name), run id, test accuracy, backend."""
         return labeller.info
+
+    @app.get("/v1/browser/model", dependencies=[Depends(user)], include_in_schema=False)
+    async def model_for_browser() -> FileResponse:
+        """The serving model's ONNX file, for the page's in-browser mode (frames then never leave the browser)."""
+        path = browser_model(labeller.model.folder)
+        if path is None:
+            raise HTTPException(404, f"{model_name(labeller.info)} has no ONNX model for the browser: make its int8 "
+                                     "models with python -m realtime.quantize")
+        return FileResponse(path, media_type="application/octet-stream")
 
     @app.post("/v1/reload", dependencies=[Depends(admin)])
     async def reload() -> JSONResponse:

@@ -8,6 +8,8 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from pathlib import Path
 
 from emotion.config import Config
 from emotion.errors import UserError
@@ -15,6 +17,7 @@ from emotion.inference import image_bytes
 from emotion.inference.models import ModelChoice, ResolvedModel, resolve
 from emotion.inference.recognizer import EmotionRecognizer, as_bgr
 from emotion.inference.records import FrameResult
+from emotion.tracking.model_files import INT8, ONNX
 from realtime.serve.batching import BatchedBackend
 from realtime.serve.metrics import ServerMetrics, TimedDetector
 
@@ -33,7 +36,7 @@ class Labeller:
         self.model = self._resolve()
         self.batched = BatchedBackend(self._load(self.model), cfg.serve.max_batch_faces,
                                       metrics.classification.observe)
-        self.info = describe(self.model, self.batched.name)
+        self.info = describe(self.model, self.batched.backend)
         metrics.serving(self.info)
         self.executor = ThreadPoolExecutor(cfg.serve.threads, thread_name_prefix="label")
         self.local = threading.local()  # a recognizer per thread: OpenCV's cascade is not shared across threads
@@ -107,17 +110,24 @@ class Labeller:
         if model.folder == self.model.folder:
             return False
         backend = self._load(model)
-        self.info = describe(model, backend.name)
+        self.info = describe(model, backend)
         self.metrics.serving(self.info)
         self.model, self.batched.backend = model, backend
         return True
 
 
-def describe(model: ResolvedModel, backend: str) -> dict:
+def describe(model: ResolvedModel, backend) -> dict:
     """What GET /v1/model says: name and version in the registry (a folder: its name), run id, test accuracy (from
-    the run, or the folder's card) and backend; None where unknown. Never where the model lies on the server's disk."""
+    the run, or the folder's card), backend and test-time views; None where unknown. Never where the model lies on
+    the server's disk."""
     return {"name": model.name, "version": model.version, "run_id": model.run_id, "test_accuracy": model.test_accuracy,
-            "backend": backend}
+            "backend": backend.name, "test_time": asdict(backend.test_time)}
+
+
+def browser_model(folder: Path) -> Path | None:
+    """The model file the page's in-browser mode runs: the int8 ONNX model, else the float one, if the folder has
+    either."""
+    return next((folder / name for name in (INT8, ONNX) if (folder / name).exists()), None)
 
 
 def model_name(info: dict) -> str:

@@ -13,6 +13,9 @@ const $ = (id) => document.getElementById(id);
 const video = $("video"), faces = $("faces"), message = $("message"), pauseButton = $("pause");
 const canvas = document.createElement("canvas");
 let socket = null, paused = false, sent = 0, answered = 0, lastAnswerAt = 0;
+// server: frames go over the WebSocket; browser: labelled in this page (browser.js), nothing sent (?mode=browser)
+let mode = new URLSearchParams(location.search).get("mode") === "browser" ? "browser" : "server";
+let model = null, browserLabeller = null;
 const answerTimes = [];
 
 function showMessage(text) {
@@ -56,14 +59,18 @@ $("key-form").addEventListener("submit", (event) => {
   connect();
 });
 
+function keyHeaders() {
+  return key() ? { Authorization: `Bearer ${key()}` } : {};
+}
+
 async function showModel() {
   try {
-    const response = await fetch("/v1/model", { headers: key() ? { Authorization: `Bearer ${key()}` } : {} });
+    const response = await fetch("/v1/model", { headers: keyHeaders() });
     if (response.status === 401) {
       $("model").textContent = "model: needs a key";
       return;
     }
-    const model = await response.json();
+    model = await response.json();
     const parts = [model.name ? model.name + (model.version ? ` v${model.version}` : "") : `run ${model.run_id}`];
     if (model.test_accuracy != null) parts.push(`${(100 * model.test_accuracy).toFixed(1)} % test accuracy`);
     parts.push(model.backend);
@@ -152,6 +159,7 @@ function connect() {
     sendFrames();
   };
   socket.onclose = (event) => {
+    if (mode === "browser") return;  // closed on purpose: frames stay in this browser now
     pauseButton.disabled = true;
     clearAnswers();  // labels, boxes and FPS of a stream that is gone would pass for live ones
     if (event.code === KEY_NEEDED) {
@@ -164,6 +172,37 @@ function connect() {
     setTimeout(connect, 1000);
   };
 }
+
+async function labelInBrowser() {
+  $("mode").textContent = "Label on the server";
+  $("where").textContent = "labelled in this browser";
+  if (socket) socket.close();
+  clearAnswers();
+  try {
+    if (!model) await showModel();
+    browserLabeller = browserLabeller || await BrowserLabeller.create(keyHeaders(), model.test_time);
+  } catch (err) {
+    showMessage(`The in-browser mode could not start: ${err.message}`);
+    return;
+  }
+  pauseButton.disabled = false;
+  while (mode === "browser") {
+    if (!paused && video.videoWidth) showAnswer(await browserLabeller.label(video));
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+}
+
+$("mode").addEventListener("click", () => {
+  mode = mode === "browser" ? "server" : "browser";
+  clearAnswers();
+  if (mode === "browser") {
+    labelInBrowser();
+  } else {
+    $("mode").textContent = "Label in this browser";
+    $("where").textContent = "labelled by the server";
+    connect();
+  }
+});
 
 pauseButton.addEventListener("click", () => {
   paused = !paused;
@@ -199,7 +238,8 @@ async function start() {
   }
   await video.play();
   lastAnswerAt = performance.now();
-  connect();
+  if (mode === "browser") labelInBrowser();
+  else connect();
 }
 
 start();
