@@ -289,13 +289,17 @@ async def soak(base: str, images: list[bytes], minutes: float, clients: int, max
     async def sample_rss() -> None:
         while time.perf_counter() < stop_at and budget[0] > 0:
             rss.append((time.perf_counter() - start, rss_mib(pid)))
-            await asyncio.sleep(5)
+            await asyncio.sleep(2)
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients)) as session:
         rngs = np.random.default_rng(0).spawn(clients)
         await asyncio.gather(sample_rss(), *(soak_client(session, base, images, rng, stop_at, budget, seen, latencies)
                                              for rng in rngs))
-    after_warmup = next((mib for at, mib in rss if at >= 6 * minutes), rss[-1][1])  # 6 s a minute: a tenth
+    # RSS moves up and down by several percent from one sample to the next (the allocator): compare the median of the
+    # second tenth of the time (after the warm-up) with the median of the last tenth
+    tenth = 6 * minutes
+    after_warmup = float(np.median([mib for at, mib in rss if tenth <= at < 2 * tenth] or [rss[0][1]]))
+    end = float(np.median([mib for at, mib in rss if at >= 9 * tenth] or [rss[-1][1]]))
     expected = {kind: status for kind, (_, status) in soak_requests(images).items()} | {"stream": 200,
                                                                                           "left mid-upload": 0}
     return {"minutes": round((time.perf_counter() - start) / 60, 2), "requests": sum(seen.values()),
@@ -303,8 +307,8 @@ async def soak(base: str, images: list[bytes], minutes: float, clients: int, max
             "unexpected": sum(n for (kind, status), n in seen.items() if status != expected[kind]),
             "5xx": sum(n for (_, status), n in seen.items() if status >= 500),
             "p95_ms": round(float(np.percentile(np.array(latencies) * 1000, 95)), 1),
-            "rss_mib_after_warmup": round(after_warmup, 1), "rss_mib_end": round(rss_mib(pid), 1),
-            "rss_growth": round(rss_mib(pid) / after_warmup - 1, 3)}
+            "rss_mib_after_warmup": round(after_warmup, 1), "rss_mib_end": round(end, 1),
+            "rss_mib_peak": round(max(mib for _, mib in rss), 1), "rss_growth": round(end / after_warmup - 1, 3)}
 
 
 def run_soak(args, images: list[bytes]) -> dict:
@@ -323,8 +327,9 @@ def report_soak(result: dict, clients: int) -> None:
     print(f"soak: {result['minutes']} min, {clients} clients, {result['requests']} requests "
           f"({result['unexpected']} with an unexpected status, {result['5xx']} 5xx), p95 {result['p95_ms']} ms")
     print("by kind and status: " + ", ".join(f"{name}: {n}" for name, n in result["by_kind"].items()))
-    print(f"server RSS: {result['rss_mib_after_warmup']} MiB after the warm-up (a tenth of the time), "
-          f"{result['rss_mib_end']} MiB at the end: {100 * result['rss_growth']:+.1f} %")
+    print(f"server RSS (medians of samples every 2 s): {result['rss_mib_after_warmup']} MiB in the second tenth of the time "
+          f"(after the warm-up), {result['rss_mib_end']} MiB in the last tenth: {100 * result['rss_growth']:+.1f} %; "
+          f"peak {result['rss_mib_peak']} MiB")
 
 
 def report(results: dict, overrides: list[str], images: list[bytes], seconds: float) -> None:
