@@ -99,8 +99,9 @@ def create_app(cfg: Config, choice: ModelChoice) -> FastAPI:
                                      "(serve.rate_per_key): slow down", headers={"Retry-After": str(math.ceil(wait_s))})
 
     def admin(request: Request) -> None:
-        if not keys.allows(access.bearer_key(request.headers), admin=True):
-            raise HTTPException(403 if keys.allows(access.bearer_key(request.headers)) else 401,
+        key = access.bearer_key(request.headers)
+        if not keys.allows(key, admin=True):
+            raise HTTPException(403 if keys.allows(key) else 401,
                                 "reloading needs an admin key: send Authorization: Bearer ADMIN_KEY",
                                 headers={"WWW-Authenticate": "Bearer"})
 
