@@ -3,16 +3,19 @@
 prints requests/s and p50/p95 latency per N, errors counted, then the frames/s one WebSocket client gets on
 /v1/stream (two frames in flight, as the page sends them), and for scale the images/s of the same recognizer called
 in-process from as many threads as the server uses, without HTTP, and where one request's CPU time goes: the
-server process's CPU per request (from /proc, all its threads) against JPEG decoding, face detection and
+server's CPU per request (from /proc, all its processes and threads) against JPEG decoding, face detection and
 classification timed on one thread, the rest being HTTP and the server's own work.
-With --against-haar the same again with realtime.detector=haar, and the ratio of requests/s at 16 clients.
+With --against OVERRIDES the same again with those overrides in place of the options' own or added (e.g.
+realtime.detector=haar, or serve.workers=2 serve.threads=1: processes against threads), and the ratio of requests/s
+at 16 clients.
 
 With --soak MINUTES instead: good and bad requests (bad uploads, bombs, streams, clients leaving mid-upload) mixed
 from --clients clients; prints the counts by kind and status, 5xx, p95 and the server's RSS after a warm-up and at the
 end (the goal: no 5xx, growth <= 10 % over 10 minutes).
 
 Every phase is bounded in time (--seconds) and requests (--max-requests); traffic goes to 127.0.0.1 only.
-Run: python -m bench.serve [--model-dir models/efficient] [--seconds 10] [--against-haar] [--json] [HYDRA OVERRIDES]
+Run: python -m bench.serve [--model-dir models/efficient] [--seconds 10] [--json] [HYDRA OVERRIDES]
+          [--against OVERRIDE ...]
      python -m bench.serve --soak 10 [--clients 16] [--max-requests 200000]
 """
 
@@ -106,10 +109,20 @@ async def client(session: aiohttp.ClientSession, url: str, images: list[bytes], 
         i += 1
 
 
+def process_tree(pid: int) -> list[int]:
+    """A process and all its descendants (serve.workers > 1: the supervisor and its workers) (Linux)."""
+    children = [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
+                for child in (task / "children").read_text().split()]
+    return [pid, *(descendant for child in children for descendant in process_tree(child))]
+
+
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process, all its threads, so far (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time of a process and its descendants, all their threads, so far (Linux)."""
+    total = 0
+    for process in process_tree(pid):
+        fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 async def load(base: str, images: list[bytes], clients: int, seconds: float, max_requests: int, pid: int) -> dict:
@@ -150,9 +163,9 @@ async def stream(base: str, images: list[bytes], seconds: float, max_frames: int
 
 
 def in_process(model_dir: str, cfg: Config, images: list[bytes], seconds: float) -> float:
-    """Images/s of EmotionRecognizer.analyze on the decoded frames from as many threads as the server labels with:
-    the work without HTTP."""
-    threads = cfg.serve.threads
+    """Images/s of EmotionRecognizer.analyze on the decoded frames from as many threads as the server labels with
+    (in all its workers): the work without HTTP."""
+    threads = cfg.serve.threads * cfg.serve.workers
     frames = [cv2.imdecode(np.frombuffer(image, np.uint8), cv2.IMREAD_COLOR) for image in images]
     counts = [0] * threads
 
@@ -215,19 +228,21 @@ def serve(args, overrides: list[str], images: list[bytes]) -> dict:
 
 
 def rss_mib(pid: int) -> float:
-    """Resident memory of a process (Linux)."""
-    line = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("VmRSS:"))
-    return int(line.split()[1]) / 1024
+    """Resident memory of a process and its descendants (Linux)."""
+    kib = 0
+    for process in process_tree(pid):
+        status = Path(f"/proc/{process}/status").read_text().splitlines()
+        kib += int(next(line for line in status if line.startswith("VmRSS:")).split()[1])
+    return kib / 1024
 
 
 def soak_requests(images: list[bytes]) -> dict[str, tuple[dict, int]]:
-    """The mix a soak sends: kind -> (aiohttp request arguments, the status that is right for it)."""
+    """The mix a soak sends: kind -> (aiohttp request arguments, the status that is right for it); "form" holds the
+    files of a multipart form (see request_arguments)."""
     jpeg = {"Content-Type": "image/jpeg"}
     bomb = bytearray(cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1].tobytes())
     bomb[16:24] = (30000).to_bytes(4, "big") * 2  # a header that declares 30000x30000 pixels
     bomb[29:33] = zlib.crc32(bytes(bomb[12:29])).to_bytes(4, "big")
-    form = aiohttp.FormData()
-    form.add_field("thumbnail", images[0], filename="t.jpg")
     return {
         "image": ({"method": "POST", "url": "/v1/analyze", "data": images[1], "headers": jpeg}, 200),
         "not an image": ({"method": "POST", "url": "/v1/analyze", "data": b"%PDF-1.7", "headers": jpeg}, 400),
@@ -235,10 +250,21 @@ def soak_requests(images: list[bytes]) -> dict[str, tuple[dict, int]]:
         "bomb": ({"method": "POST", "url": "/v1/analyze", "data": bytes(bomb), "headers": jpeg}, 413),
         "wrong type": ({"method": "POST", "url": "/v1/analyze", "data": images[3], "headers": {"Content-Type":
                                                                                               "text/plain"}}, 415),
-        "no image field": ({"method": "POST", "url": "/v1/analyze", "data": form()}, 400),
+        "no image field": ({"method": "POST", "url": "/v1/analyze", "form": {"thumbnail": images[0]}}, 400),
         "model": ({"method": "GET", "url": "/v1/model"}, 200),
         "metrics": ({"method": "GET", "url": "/metrics"}, 200),
     }
+
+
+def request_arguments(request: dict, base: str) -> dict:
+    """aiohttp's arguments for one of soak_requests' requests: a form is built anew each time (aiohttp sends a FormData
+    once)."""
+    arguments = {key: value for key, value in request.items() if key != "form"} | {"url": base + request["url"]}
+    if "form" in request:
+        arguments["data"] = aiohttp.FormData()
+        for name, data in request["form"].items():
+            arguments["data"].add_field(name, data, filename=f"{name}.jpg")
+    return arguments
 
 
 WEIGHTS = {"image": 12, "not an image": 1, "truncated": 1, "bomb": 1, "wrong type": 1, "no image field": 1, "model": 1,
@@ -249,7 +275,7 @@ async def soak_client(session: aiohttp.ClientSession, base: str, images: list[by
                       stop_at: float, budget: list[int], seen: dict, latencies: list[float]) -> None:
     """Requests of every kind in a random order until the time or the shared budget is spent; now and then a stream
     of a few frames, or an upload abandoned half-way."""
-    kinds = list(WEIGHTS)
+    kinds, requests = list(WEIGHTS), soak_requests(images)
     weights = np.array(list(WEIGHTS.values()), float) / sum(WEIGHTS.values())
     while time.perf_counter() < stop_at and budget[0] > 0:
         budget[0] -= 1
@@ -271,9 +297,8 @@ async def soak_client(session: aiohttp.ClientSession, base: str, images: list[by
             seen[("left mid-upload", 0)] += 1
             continue
         kind = kinds[rng.choice(len(kinds), p=weights)]
-        request, _ = soak_requests(images)[kind]
         start = time.perf_counter()
-        async with session.request(**{**request, "url": base + request["url"]}) as answer:
+        async with session.request(**request_arguments(requests[kind][0], base)) as answer:
             await answer.read()
         latencies.append(time.perf_counter() - start)
         seen[(kind, answer.status)] += 1
@@ -361,7 +386,9 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for the server (and the in-process figure), e.g. "
                         "realtime.blazeface_sizes=[128] (see python -m bench.detection)")
-    parser.add_argument("--against-haar", action="store_true", help="the same again with realtime.detector=haar")
+    parser.add_argument("--against", nargs="+", metavar="OVERRIDE", help="the same again with these overrides "
+                        "(in place of the options' own of the same key), e.g. realtime.detector=haar, or "
+                        "serve.workers=2 serve.threads=1")
     parser.add_argument("--soak", type=float, metavar="MINUTES", help="instead: good and bad requests mixed from "
                         "--clients clients for MINUTES (at most --max-requests); no 5xx and RSS growth after the "
                         "warm-up are the goal")
@@ -372,19 +399,22 @@ def main() -> None:
         result = run_soak(args, images)
         print(json.dumps(result)) if args.json else report_soak(result, args.clients)
         return
+    # the server options with --against's in place of those of the same key
+    against = list({override.split("=")[0]: override for override in [*args.overrides, *(args.against or [])]}.values())
     runs = {"options": serve(args, args.overrides, images)}
-    if args.against_haar:
-        runs["haar"] = serve(args, [*args.overrides, "realtime.detector=haar"], images)
+    if args.against:
+        runs["against"] = serve(args, against, images)
         runs["ratio_at_16_clients"] = round(runs["options"]["http"][-1]["requests_per_s"]
-                                            / runs["haar"]["http"][-1]["requests_per_s"], 2)
+                                            / runs["against"]["http"][-1]["requests_per_s"], 2)
     if args.json:
         print(json.dumps(runs))
         return
     report(runs["options"], args.overrides, images, args.seconds)
-    if args.against_haar:
+    if args.against:
         print()
-        report(runs["haar"], [*args.overrides, "realtime.detector=haar"], images, args.seconds)
-        print(f"\nrequests/s at 16 clients, these options / haar: {runs['ratio_at_16_clients']}x")
+        report(runs["against"], against, images, args.seconds)
+        print(f"\nrequests/s at 16 clients, {' '.join(args.overrides) or 'conf defaults'} / "
+              f"{' '.join(against)}: {runs['ratio_at_16_clients']}x")
 
 if __name__ == "__main__":
     main()

@@ -273,6 +273,7 @@ class ServeConfig:
     max_upload_bytes: int = 10_000_000  # larger uploads and WebSocket frames are refused (413)
     max_image_pixels: int = 16_000_000  # width x height, read from the header before decoding; larger refused (413)
     threads: int = 2  # decode and detect faces off the event loop; one more thread classifies the faces in batches
+    workers: int = 1  # server processes (uvicorn workers), each with its model, threads, queue and limits
     max_batch_faces: int = 64  # faces of concurrent requests classified in one batch
     reload_poll_s: float = 0.0  # re-resolve the model (e.g. the champion alias) every N seconds; 0: on POST /v1/reload
     body_timeout_s: float = 30.0  # an upload whose body has not arrived in this time is answered 408
@@ -293,8 +294,9 @@ class ServeConfig:
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
             raise ConfigError(f"serve.port={self.port}: use a port between 1 and 65535")
-        if min(self.max_upload_bytes, self.max_image_pixels, self.threads, self.max_batch_faces) < 1:
-            raise ConfigError("serve.max_upload_bytes, max_image_pixels, threads and max_batch_faces must be >= 1")
+        if min(self.max_upload_bytes, self.max_image_pixels, self.threads, self.workers, self.max_batch_faces) < 1:
+            raise ConfigError("serve.max_upload_bytes, max_image_pixels, threads, workers and max_batch_faces must be "
+                              ">= 1")
         if min(self.max_queue, self.max_streams) < 1 or self.rate_per_key < 0:
             raise ConfigError("serve.max_queue and max_streams must be >= 1, serve.rate_per_key >= 0 (0: no limit)")
         if self.log_format not in ("text", "json"):

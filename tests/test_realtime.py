@@ -43,14 +43,20 @@ def astronaut_frame() -> np.ndarray:
 @pytest.fixture
 def store(workdir, mlflow_store):
     """A temporary MLflow store holding one run with a small untrained model, registered as champion."""
+    run_id = register_small_model(0.5)
+    mlflow.set_tracking_uri(None)
+    return run_id
+
+
+def register_small_model(test_accuracy: float) -> str:
+    """A run with a small untrained model scoring test_accuracy, registered (champion if it beats the champion)."""
     cfg = compose_config(*SMALL_MODEL)
     runs.setup(cfg.tracking)
     with mlflow.start_run() as run:
         runs.log_model(build_model(cfg.model))
-        mlflow.log_metric("test_accuracy", 0.5)
+        mlflow.log_metric("test_accuracy", test_accuracy)
         mlflow.set_tag(runs.TEST_SPLIT_TAG, "0" * 64)  # scored on a recorded test split: it can be champion
-    registry.register(run.info.run_id, cfg.tracking.registered_model, 0.5)
-    mlflow.set_tracking_uri(None)
+    registry.register(run.info.run_id, cfg.tracking.registered_model, test_accuracy)
     return run.info.run_id
 
 

@@ -12,7 +12,6 @@ import time
 import zlib
 
 import cv2
-import mlflow
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -21,13 +20,11 @@ from conftest import LOCAL, ROOT, compose_config
 from emotion.errors import ModelNotFound
 from emotion.inference.faces import BlazeFaceDetector
 from emotion.inference.models import ModelChoice
-from emotion.tracking import registry, runs
-from emotion.training.model import build_model
 from realtime import webcam
 from realtime.serve import __main__ as serve_main
 from realtime.serve.app import create_app
 from realtime.serve.batching import BatchedBackend
-from test_realtime import SMALL_MODEL, astronaut_frame, store  # noqa: F401 - store is a fixture
+from test_realtime import SMALL_MODEL, astronaut_frame, register_small_model, store  # noqa: F401 - store is a fixture
 
 REFERENCE = ROOT / "models" / "reference"
 LIMIT = 3_000_000  # serve.max_upload_bytes in these tests
@@ -336,21 +333,16 @@ def test_the_server_follows_the_champion_without_dropping_a_stream(store, poll):
         before = ws.receive_json()["faces"][0]["probs"]
         assert client.post("/v1/reload").json()["changed"] is False  # the champion has not moved
 
-        runs.setup(cfg.tracking)
-        with mlflow.start_run() as run:  # a second model beats the champion: the alias moves to it
-            runs.log_model(build_model(cfg.model))
-            mlflow.log_metric("test_accuracy", 0.9)
-            mlflow.set_tag(runs.TEST_SPLIT_TAG, "0" * 64)
-        registry.register(run.info.run_id, cfg.tracking.registered_model, 0.9)
+        moved = register_small_model(0.9)  # a second model beats the champion: the alias moves to it
         if poll:
             deadline = time.monotonic() + 120
-            while client.get("/v1/model").json()["run_id"] != run.info.run_id and time.monotonic() < deadline:
+            while client.get("/v1/model").json()["run_id"] != moved and time.monotonic() < deadline:
                 time.sleep(0.2)
         else:
             reloaded = client.post("/v1/reload").json()
             assert reloaded["changed"] is True
         now = client.get("/v1/model").json()
-        assert now["run_id"] == run.info.run_id and now["version"] == 2 and now["test_accuracy"] == 0.9
+        assert now["run_id"] == moved and now["version"] == 2 and now["test_accuracy"] == 0.9
         ws.send_bytes(FACE_JPEG)  # the same stream goes on, with the new model
         assert ws.receive_json()["faces"][0]["probs"] != before
 

@@ -1,6 +1,8 @@
 """`python -m realtime.serve` as a process, as a person or a service manager runs it: Ctrl-C ends it with 130, SIGTERM
 answers the requests in flight and exits 0, a client that leaves mid-upload costs one log line, a stalled upload is
-answered 408."""
+answered 408; with serve.workers=2, two processes whose metrics add up and which all follow a reload."""
+
+import json
 
 import signal
 import socket
@@ -14,19 +16,20 @@ import pytest
 
 from conftest import ROOT
 from services import free_port
-from test_realtime import astronaut_frame
+from test_realtime import astronaut_frame, register_small_model, store  # noqa: F401 - store is a fixture
 
 REFERENCE = ROOT / "models" / "reference"
 WAIT_S = 60
 
 
-def start_server(folder: Path, *overrides: str) -> tuple[subprocess.Popen, str]:
-    """python -m realtime.serve with the shipped model, as a person starts it, logging to folder/server.log; the
-    process and its base URL once it answers."""
+def start_server(folder: Path, *overrides: str, model: tuple[str, ...] = ("--model-dir", str(REFERENCE))
+                 ) -> tuple[subprocess.Popen, str]:
+    """python -m realtime.serve with the shipped model (or the given model options; none: the champion of the store
+    in folder), as a person starts it, logging to folder/server.log; the process and its base URL once it answers."""
     port = free_port()
     with (folder / "server.log").open("w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "realtime.serve", "--model-dir", str(REFERENCE), "--port",
-                                    str(port), *overrides], cwd=folder, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen([sys.executable, "-m", "realtime.serve", *model, "--port", str(port), *overrides],
+                                   cwd=folder, stdout=log, stderr=subprocess.STDOUT)
     url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + WAIT_S
     while True:
         try:
@@ -99,3 +102,70 @@ def test_a_client_that_leaves_mid_upload_costs_one_log_line_and_a_stalled_one_ge
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def workers_of(process: subprocess.Popen, log: Path, started: int) -> set[int]:
+    """The server's two worker processes, once `started` workers have started in all (each logs its start)."""
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+        workers = {int(pid) for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()}
+        if len(workers) == 2 and log.read_text().count("Application startup complete.") >= started:
+            return workers  # (multiprocessing's resource tracker is a child too)
+        time.sleep(0.3)
+    pytest.fail(f"the workers did not start: {log.read_text()[-2000:]}")
+
+
+def get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=30) as response:  # a new connection each time: any worker may answer
+        return json.load(response)
+
+
+def analyzed_200(url: str) -> float:
+    """fer_requests_total for POST /v1/analyze answered 200, as whichever worker answers /metrics counts them."""
+    with urllib.request.urlopen(f"{url}/metrics", timeout=30) as response:
+        text = response.read().decode()
+    [line] = [line for line in text.splitlines()
+              if line.startswith('fer_requests_total{route="/v1/analyze",status="200"}')]
+    return float(line.split()[-1])
+
+
+def test_two_workers_serve_one_port_and_their_metrics_add_up(tmp_path):
+    process, url = start_server(tmp_path, "serve.workers=2")
+    try:
+        workers_of(process, tmp_path / "server.log", started=2)
+        photo = jpeg()
+        for _ in range(8):
+            request = urllib.request.Request(f"{url}/v1/analyze", photo, {"Content-Type": "image/jpeg"})
+            with urllib.request.urlopen(request, timeout=30) as response:
+                assert json.load(response)["faces"][0]["label"]
+        assert [analyzed_200(url) for _ in range(8)] == [8.0] * 8  # whichever worker answers, all 8 are counted
+    finally:
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=60)
+    log = (tmp_path / "server.log").read_text()
+    assert code == 130 and "Traceback" not in log, log[-2000:]
+
+
+def test_a_reload_that_moves_the_champion_reaches_every_worker(store, workdir):  # noqa: F811 - store: a fixture
+    process, url = start_server(workdir, "serve.workers=2", model=())
+    try:
+        workers = workers_of(process, workdir / "server.log", started=2)
+        assert {get_json(f"{url}/v1/model")["run_id"] for _ in range(6)} == {store}
+        moved = register_small_model(0.9)  # a second model beats the champion: the alias moves to it
+        request = urllib.request.Request(f"{url}/v1/reload", method="POST")
+        with urllib.request.urlopen(request, timeout=60) as response:
+            assert json.load(response)["changed"] is True
+        # the supervisor replaces the workers one after the other
+        assert not workers & workers_of(process, workdir / "server.log", started=4)
+        assert {get_json(f"{url}/v1/model")["run_id"] for _ in range(10)} == {moved}
+        with urllib.request.urlopen(f"{url}/metrics", timeout=30) as response:
+            served = [line for line in response.read().decode().splitlines()
+                      if line.startswith("fer_model_info{") and line.endswith(" 1.0")]
+        assert len(served) == 1 and f'run_id="{moved}"' in served[0], served
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=60)
+    log = (workdir / "server.log").read_text()
+    assert code == 0 and "Traceback" not in log, log[-3000:]
+    assert log.count("stopped on SIGTERM after answering the requests in flight") == 1

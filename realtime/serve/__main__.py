@@ -30,23 +30,15 @@ def main(argv: list[str] | None = None) -> None:
     options.setup_logging()
     args = parse_args(argv)
     where = [f"serve.{key}={value}" for key, value in (("host", args.host), ("port", args.port)) if value is not None]
-    cfg = load_config([*args.overrides, *where])  # --host and --port checked by the schema, as the overrides are
-    from realtime.serve.app import create_app  # FastAPI: not needed for --help
+    overrides = [*args.overrides, *where]
+    cfg = load_config(overrides)  # --host and --port checked by the schema, as the overrides are
+    from realtime.serve import processes  # uvicorn: not needed for --help
 
-    app = create_app(cfg, options.model_choice(args))
-    import uvicorn
-
-    stopped = []  # uvicorn shuts down gracefully (requests in flight answered), then hands the signal to these
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda signum, frame: stopped.append(signum))
-    # frames larger than the upload limit close the WebSocket (1009, message too big); a JSON access log replaces
-    # uvicorn's lines
-    server = uvicorn.Server(uvicorn.Config(app, host=cfg.serve.host, port=cfg.serve.port,
-                                           ws_max_size=cfg.serve.max_upload_bytes,
-                                           access_log=cfg.serve.log_format == "text"))
-    app.state.draining = lambda: server.should_exit  # /readyz answers 503 from the stop on
-    server.run()
-    if signal.SIGINT in stopped:
+    if cfg.serve.workers > 1:
+        stopped = processes.serve_in_workers(cfg, overrides, options.model_choice(args))
+    else:
+        stopped = processes.serve_in_process(cfg, options.model_choice(args))
+    if stopped == signal.SIGINT:
         raise KeyboardInterrupt  # 130, as every command ends on Ctrl-C
     if stopped:  # a service manager's stop: a clean exit
         logging.getLogger("realtime.serve").info("stopped on SIGTERM after answering the requests in flight")

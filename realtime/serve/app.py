@@ -115,11 +115,13 @@ def create_app(cfg: Config, choice: ModelChoice) -> FastAPI:
             if poll:
                 poll.cancel()
             labeller.close()
+            metrics.close()
 
     app = FastAPI(title="Facial emotion recognition", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Faces and their emotions in images and camera frames; the page at / shows a webcam.")
     app.state.labeller = labeller
     app.state.draining = lambda: False  # fer-serve points it at uvicorn's shutdown flag
+    app.state.moved = lambda: None  # what else a reload that changed the model does (workers: restart the others)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=cfg.serve.allowed_hosts)
     if cfg.serve.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=cfg.serve.cors_origins, allow_methods=["GET", "POST"],
@@ -190,13 +192,16 @@ def create_app(cfg: Config, choice: ModelChoice) -> FastAPI:
 
     @app.post("/v1/reload", dependencies=[Depends(admin)])
     async def reload() -> JSONResponse:
-        """Resolve the model again (e.g. the champion alias moved) and swap it in without dropping connections."""
+        """Resolve the model again (e.g. the champion alias moved) and swap it in without dropping connections
+        (several workers: the others are replaced one after the other, each by one that serves the new model)."""
         try:
             changed = await labeller.reload()
         except UserError as err:  # the reason may name the server's files: in its log only
             log.warning("reload failed, still serving %s: %s", labeller.model.folder, err)
             return JSONResponse({"error": f"reload failed, still serving {model_name(labeller.info)}: the server's "
                                           "log says why"}, 503)
+        if changed:
+            app.state.moved()
         return JSONResponse({"changed": changed, "model": labeller.info})
 
     @app.get("/healthz")
