@@ -184,6 +184,15 @@ def test_model_and_health_say_what_serves(client):
     assert client.get("/nowhere").json() == {"error": "Not Found"}
 
 
+def test_the_in_browser_mode_finds_and_crops_faces_by_the_servers_settings():
+    cfg = compose_config("realtime.box_scale=1.3", "realtime.verify_score=0.8", "realtime.align=false")
+    with TestClient(create_app(cfg, ModelChoice(model_dir=str(REFERENCE))), base_url=LOCAL) as client:
+        settings = client.get("/v1/browser/settings").json()
+    assert settings == {"input_px": 128, "strides": [8, 16, 16, 16], "anchors_per_cell": 2, "min_score": 0.8,
+                        "nms_iou": 0.3, "raw_score_limit": 80.0, "box_scale": 1.3, "box_shift": -0.1,
+                        "align_min_deg": None, "face_px": 48}
+
+
 def assert_all_it_loads_is_local(client, path: str) -> None:
     page = client.get(path)
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")

@@ -46,7 +46,8 @@ def upload(client, headers: dict | None = None):
 def test_every_v1_route_needs_a_key_and_reloading_an_admin_key(keyed, caplog):
     for headers in ({}, auth("wrong-key-0123456789abcdef"), {"Authorization": USER}):
         for response in (keyed.get("/v1/model", headers=headers), upload(keyed, headers),
-                         keyed.post("/v1/reload", headers=headers)):
+                         keyed.post("/v1/reload", headers=headers), keyed.get("/v1/browser/settings", headers=headers),
+                         keyed.get("/v1/browser/model", headers=headers)):
             assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
             assert list(response.json()) == ["error"]
     assert keyed.get("/v1/model", headers=auth(USER)).status_code == 200

@@ -19,6 +19,7 @@ from emotion.inference.litert import litert_interpreter
 KEYPOINTS = ("right_eye", "left_eye", "nose", "mouth", "right_ear", "left_ear")  # the person's right: image left
 VERIFY_CONTEXT = 2.0  # the second look's square, in face sides
 RAW_SCORE_LIMIT = 80.0  # MediaPipe clips raw scores (100); exp(-100) overflows float32
+NMS_IOU = 0.3  # detections overlapping more than this are merged (MediaPipe's face detection graphs)
 INPUT_STEP = 64  # a pass's input sides are padded to a multiple of this: every stride divides them, and a few input
 # shapes (one interpreter each) serve frames of any size
 
@@ -116,7 +117,7 @@ class BlazeFace:
     each of `sizes` (its long side in pixels) and merged."""
 
     def __init__(self, model: str, min_score: float, verify_score: float, sizes: tuple[int, ...],
-                 sure_score: float = 1.0, nms_threshold: float = 0.3, folder: str | Path | None = None):
+                 sure_score: float = 1.0, nms_threshold: float = NMS_IOU, folder: str | Path | None = None):
         self.spec, self.min_score, self.verify_score, self.sure_score = MODELS[model], min_score, verify_score, sure_score
         self.sizes, self.nms_threshold = sizes, nms_threshold
         self.path = model_path(model, folder)

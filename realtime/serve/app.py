@@ -27,7 +27,7 @@ from emotion.inference.image_bytes import ImageRefused
 from emotion.inference.models import ModelChoice
 from emotion.inference.records import FrameResult
 from realtime.serve import access, uploads
-from realtime.serve.labeller import Busy, Labeller, browser_model, model_name
+from realtime.serve.labeller import Busy, Labeller, browser_model, browser_settings, model_name
 from realtime.serve.metrics import ServerMetrics
 from realtime.serve.stream import serve_stream
 
@@ -189,6 +189,11 @@ def create_app(cfg: Config, choice: ModelChoice) -> FastAPI:
             raise HTTPException(404, f"{model_name(labeller.info)} has no ONNX model for the browser: make its int8 "
                                      "models with python -m realtime.quantize")
         return FileResponse(path, media_type="application/octet-stream")
+
+    @app.get("/v1/browser/settings", dependencies=[Depends(user)], include_in_schema=False)
+    async def settings_for_browser() -> dict:
+        """How the in-browser mode finds and crops faces: the server's own settings (realtime.*)."""
+        return browser_settings(cfg.realtime)
 
     @app.post("/v1/reload", dependencies=[Depends(admin)])
     async def reload() -> JSONResponse:

@@ -11,7 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
-from emotion.config import Config
+from emotion.config import Config, RealtimeConfig
+from emotion.data.preprocess import IMG_SIZE
+from emotion.inference import blazeface
 from emotion.errors import UserError
 from emotion.inference import image_bytes
 from emotion.inference.models import ModelChoice, ResolvedModel, resolve
@@ -19,6 +21,7 @@ from emotion.inference.recognizer import EmotionRecognizer, as_bgr
 from emotion.inference.records import FrameResult
 from emotion.tracking.model_files import INT8, ONNX
 from realtime.serve.batching import BatchedBackend
+from realtime.serve.detector_onnx import MODEL as BROWSER_DETECTOR
 from realtime.serve.metrics import ServerMetrics, TimedDetector
 
 log = logging.getLogger(__name__)
@@ -134,3 +137,15 @@ def model_name(info: dict) -> str:
     """The serving model in a few words, for answers: its name and version, or its run id."""
     name = info["name"] or f"run {info['run_id']}"
     return f"{name} version {info['version']}" if info["version"] else name
+
+
+def browser_settings(realtime: RealtimeConfig) -> dict:
+    """What the in-browser mode's detection and crops follow, as the server's do: the detector's input and anchors,
+    its score (one pass and no second look there, so realtime.verify_score), the merging, the face box from
+    realtime.*, and the classifier's input side."""
+    spec = blazeface.MODELS[BROWSER_DETECTOR]
+    return {"input_px": spec.input_px, "strides": list(spec.strides), "anchors_per_cell": spec.anchors_per_layer,
+            "min_score": realtime.verify_score, "nms_iou": blazeface.NMS_IOU,
+            "raw_score_limit": blazeface.RAW_SCORE_LIMIT, "box_scale": realtime.box_scale,
+            "box_shift": realtime.box_shift, "align_min_deg": realtime.align_min_deg if realtime.align else None,
+            "face_px": IMG_SIZE}
