@@ -1,9 +1,10 @@
 """Average trained models into one ensemble model folder:
 `python -m stages.ensemble ensembles/<name> models/a models/b [...]`.
 
-The folder holds an ordinary model (model.json + weights, the members inside), its expected predictions,
-ensemble.json (its members) and the members' test-time views when they share them: score it with `python -m
-stages.evaluate evaluate.model_dir=ensembles/<name> data.source=...`, distil it with `dvc exp run -S experiment=distill_ensemble -S distill.teacher_dir=ensembles/<name>`.
+The folder holds an ordinary model (model.json + weights, the members inside), its expected predictions, ensemble.json
+(its members) and the test-time views all its members run (theirs, flip when they mirror the faces in different ways,
+else plain): score it with `python -m stages.evaluate evaluate.model_dir=ensembles/<name> data.source=...`, distil it
+with `dvc exp run -S experiment=distill_ensemble -S distill.teacher_dir=ensembles/<name>`.
 """
 
 import argparse

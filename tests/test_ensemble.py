@@ -44,14 +44,16 @@ def test_the_ensemble_folder_averages_its_members(members, workdir):
     np.testing.assert_allclose(model_io.load_model_files(workdir / "ens").predict(faces, verbose=0), mean, atol=1e-6)
 
 
-def test_the_ensemble_runs_its_members_shared_test_time_views(members, workdir):
+def test_the_ensemble_runs_the_test_time_views_all_its_members_run(members, workdir):
     ensemble_stage.main(["plain", *members])
     assert views.read(workdir / "plain") == views.TestTime() and not (workdir / "plain" / TEST_TIME).exists()
     for member in members:
         write_test_time(Path(member), views.TestTime("flip"))
     ensemble_stage.main(["flip", *members])
     assert views.read(workdir / "flip") == views.TestTime("flip")
-    write_test_time(Path(members[0]), views.TestTime("crops", 2))  # members that disagree: plain
+    write_test_time(Path(members[0]), views.TestTime("crops", 2))  # members that disagree: the views all run
+    assert ensemble.members_test_time(members) == views.TestTime("flip")
+    (Path(members[1]) / TEST_TIME).unlink()  # a member without views of its own: plain
     assert ensemble.members_test_time(members) == views.TestTime()
 
 

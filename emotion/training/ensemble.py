@@ -31,6 +31,9 @@ def average_of_folders(folders: list[str | Path]) -> keras.Model:
 
 
 def members_test_time(folders: list[str | Path]) -> views.TestTime:
-    """The members' test-time views, which the ensemble runs as a whole; plain if they differ."""
+    """The views every member runs, which the ensemble runs as a whole: theirs when they agree; when they differ, flip
+    if each member mirrors its faces (flip, or crops, whose windows include the mirror image), else plain."""
     own = {views.read(folder) for folder in folders}
-    return own.pop() if len(own) == 1 else views.TestTime()
+    if len(own) == 1:
+        return own.pop()
+    return views.TestTime("flip") if all(test_time.scheme != "plain" for test_time in own) else views.TestTime()
