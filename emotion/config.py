@@ -16,6 +16,8 @@ class DataConfig:
     source: str = DEFAULT_SOURCE  # folder, zip, fer2013.csv or kaggle:<owner>/<dataset>; FER2013_SOURCE overrides it
     index_dir: str = "data/index"
     val_fraction: float = 0.1
+    split_seed: int = 42  # draws the validation split (and max_per_class subsets); apart from `seed`, so that models
+    # trained with different seeds (an ensemble's members) hold out the same faces
     max_per_class: Optional[int] = None  # random train images kept per class, for quick runs; test stays whole
     splits: list[str] = field(default_factory=lambda: ["train", "test"])  # [train]: a training-only index
     sharpness_warn_ratio: float = 1.5  # warn when train/test median Laplacian variance differ by more than this

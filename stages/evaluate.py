@@ -28,7 +28,7 @@ def main(raw: DictConfig) -> None:
     cfg = config.validate(raw)
     if cfg.evaluate.model_dir:
         run_id, folder = None, cfg.evaluate.model_dir
-        index = dataset.index_source(cfg.data, cfg.seed)
+        index = dataset.index_source(cfg.data)
         (faces_u8, label_ids), manifest = dataset.split_arrays(index, "test"), index.manifest
     else:
         runs.setup(cfg.tracking)

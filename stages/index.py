@@ -18,7 +18,7 @@ def main(raw: DictConfig) -> None:
     from emotion.data import dataset, index_report
 
     cfg = config.validate(raw)
-    index = dataset.index_source(cfg.data, cfg.seed)
+    index = dataset.index_source(cfg.data)
     out = dataset.write_index(index, cfg.data.index_dir)
     report = index_report.write_index_report(index, cfg.data)
     log.info(

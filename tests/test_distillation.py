@@ -56,7 +56,7 @@ def test_compact_student_is_a_quarter_of_the_reference():
 @pytest.mark.slow
 @pytest.mark.parametrize("augment", ["none", "standard"])
 def test_distilled_fit_trains_a_student(cfg, workdir, augment):
-    dataset.write_index(dataset.index_source(cfg.data, cfg.seed), cfg.data.index_dir)
+    dataset.write_index(dataset.index_source(cfg.data), cfg.data.index_dir)
     arrays = dataset.load_cache(cfg.data.index_dir)
     model_io.save_model_files(build_model(compose_config("model=compact").model), workdir / "teacher")
     student_cfg = compose_config(f"data.source={cfg.data.source}", "model=compact", f"augment={augment}",

@@ -148,7 +148,7 @@ def test_two_jax_processes_train_as_one_and_only_process_0_tracks_and_writes(tmp
     pytest.importorskip("jax", reason="JAX is not installed: pip install -e '.[dev]' brings it")
     cfg = compose_config(f"data.source={write_kaggle_folder(tmp_path / 'fer', per_class=5)}",
                          f"data.index_dir={tmp_path / 'index'}")
-    dataset.write_index(dataset.index_source(cfg.data, cfg.seed), cfg.data.index_dir)
+    dataset.write_index(dataset.index_source(cfg.data), cfg.data.index_dir)
     cluster = ["train.distribution=data_parallel", f"train.coordinator_address=127.0.0.1:{free_port()}",
                "train.num_processes=2", f"train.checkpoint_dir={tmp_path / 'checkpoints'}"]  # shared by both
     # process 1 runs in a folder of its own, to show that it writes nothing; all three run at once

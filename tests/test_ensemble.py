@@ -74,7 +74,7 @@ def test_the_evaluate_stage_scores_an_ensemble_and_a_student_learns_from_it(memb
                          "train.warmup_epochs=0", "train.batch_size=8", "train.precision=float32")
     assert cfg.distill.teacher_dir == "ensembles/round2" and cfg.distill.weight > 0
     cfg.distill.teacher_dir = "ensembles/tiny"
-    dataset.write_index(dataset.index_source(cfg.data, cfg.seed), cfg.data.index_dir)
+    dataset.write_index(dataset.index_source(cfg.data), cfg.data.index_dir)
     history = keras.callbacks.History()
     student = trainer.fit(cfg, dataset.load_cache(cfg.data.index_dir), callbacks=[history])
     assert not any(layer.name.startswith("member_") for layer in student.layers)  # one network, not the ensemble

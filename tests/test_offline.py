@@ -22,7 +22,7 @@ def test_offline_training_needs_no_mlflow():
 
 @pytest.mark.slow
 def test_interrupted_offline_run_resumes_and_imports(cfg, workdir, mlflow_store, monkeypatch):
-    dataset.write_index(dataset.index_source(cfg.data, cfg.seed), cfg.data.index_dir)
+    dataset.write_index(dataset.index_source(cfg.data), cfg.data.index_dir)
     arrays = dataset.load_cache(cfg.data.index_dir)
     cfg.train.epochs = 2
     real_fit = trainer.fit

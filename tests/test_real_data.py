@@ -12,7 +12,7 @@ TEST = {"angry": 958, "disgust": 111, "fear": 1024, "happy": 1774, "neutral": 12
 @pytest.mark.real_data
 def test_real_fer2013_counts():
     cfg = compose_config(f"data.source={REAL_DATA}")
-    index = dataset.index_source(cfg.data, cfg.seed)
+    index = dataset.index_source(cfg.data)
     assert index.rejects.empty
     counts = index.manifest.assign(split=index.manifest["split"].replace("val", "train")).groupby(["split", "label"]).size()
     assert counts["train"].to_dict() == TRAIN and sum(TRAIN.values()) == 28709

@@ -33,7 +33,7 @@ def index_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("resume")
     cfg = compose_config(f"data.source={write_kaggle_folder(root / 'fer', per_class=30)}",
                          f"data.index_dir={root / 'index'}")
-    dataset.write_index(dataset.index_source(cfg.data, cfg.seed), cfg.data.index_dir)
+    dataset.write_index(dataset.index_source(cfg.data), cfg.data.index_dir)
     return root / "index"
 
 

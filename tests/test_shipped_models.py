@@ -58,7 +58,7 @@ def test_shipped_models_record_their_test_split(folder):
 @pytest.mark.parametrize("folder", SHIPPED, ids=lambda p: p.name)
 def test_test_accuracy_is_what_the_card_says(folder):
     cfg = compose_config(f"data.source={REAL_DATA}")
-    index = dataset.index_source(cfg.data, cfg.seed)
+    index = dataset.index_source(cfg.data)
     faces_u8, label_ids = dataset.split_arrays(index, "test")
     recorded_split = json.loads((folder / model_files.TAGS).read_text())[runs.TEST_SPLIT_TAG]
     assert dataset.test_split_hash(index.manifest) == recorded_split

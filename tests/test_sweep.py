@@ -32,7 +32,7 @@ EXPERIMENT = compose_config().tracking.experiment
 def index_dir(kaggle_folder, tmp_path_factory) -> Path:
     index = tmp_path_factory.mktemp("sweep") / "index"
     cfg = compose_config(f"data.source={kaggle_folder}", f"data.index_dir={index}")
-    dataset.write_index(dataset.index_source(cfg.data, cfg.seed), cfg.data.index_dir)
+    dataset.write_index(dataset.index_source(cfg.data), cfg.data.index_dir)
     return index
 
 

@@ -82,7 +82,7 @@ def test_batch_order_and_mixup_depend_on_the_epoch_alone():
 
 @pytest.fixture
 def indexed(cfg):
-    dataset.write_index(dataset.index_source(cfg.data, cfg.seed), cfg.data.index_dir)
+    dataset.write_index(dataset.index_source(cfg.data), cfg.data.index_dir)
     return dataset.load_cache(cfg.data.index_dir)
 
 

@@ -33,7 +33,7 @@ class Index:
     source: str
 
 
-def index_source(cfg: DataConfig, seed: int) -> Index:
+def index_source(cfg: DataConfig) -> Index:
     """Read every image of the configured source, reject bad ones, subset and carve the validation split."""
     location = resolve_source(cfg.source)
     source = open_source(location, tuple(cfg.splits))
@@ -52,7 +52,7 @@ def index_source(cfg: DataConfig, seed: int) -> Index:
     )
     faces_u8 = np.stack([s.pixels for s in kept])
     manifest["sha256"] = [hashlib.sha256(face.tobytes()).hexdigest() for face in faces_u8]
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(cfg.split_seed)
     if cfg.max_per_class is not None:
         keep = _subset_per_class(manifest, cfg.max_per_class, rng)
         manifest, faces_u8 = manifest.iloc[keep].reset_index(drop=True), faces_u8[keep]
