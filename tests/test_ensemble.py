@@ -14,6 +14,8 @@ from conftest import ROOT, compose_config, stage_command
 from emotion.data import dataset
 from emotion.data.preprocess import to_model_input
 from emotion.inference import views
+from emotion.inference.backends import load_backend
+from emotion.inference.quantization import quantize
 from emotion.tracking import model_io
 from emotion.tracking.model_files import TEST_TIME
 from emotion.training import ensemble, trainer
@@ -55,6 +57,17 @@ def test_the_ensemble_runs_the_test_time_views_all_its_members_run(members, work
     assert ensemble.members_test_time(members) == views.TestTime("flip")
     (Path(members[1]) / TEST_TIME).unlink()  # a member without views of its own: plain
     assert ensemble.members_test_time(members) == views.TestTime()
+
+
+def test_an_ensemble_has_int8_models_that_label_as_it_does(members, workdir):
+    ensemble_stage.main(["ens", *members])
+    faces = np.random.default_rng(3).integers(0, 256, (64, 48, 48), np.uint8)
+    quantize(workdir / "ens", faces)  # its head is the members' mean, not a Dense layer: the log of that mean
+    expected = load_backend(workdir / "ens", "keras").predict(faces[:16])
+    for name in ("litert-int8", "onnx-int8"):
+        probs = load_backend(workdir / "ens", name).predict(faces[:16])
+        assert np.allclose(probs.sum(axis=1), 1, atol=1e-5)
+        np.testing.assert_allclose(probs, expected, atol=0.05)
 
 
 def test_one_model_is_no_ensemble(members):

@@ -17,6 +17,7 @@ from emotion.tracking.model_files import INT8, INT8_TFLITE, ONNX
 from emotion.tracking.model_io import load_model_files
 
 log = logging.getLogger(__name__)
+PROBABILITY_FLOOR = 1e-7  # log(0) would be -inf: an ensemble's logits are the log of at least this
 
 
 def add_onnx_models(model, folder: str | Path, training_faces: np.ndarray | None = None) -> None:
@@ -44,10 +45,7 @@ def quantize_tflite(folder: str | Path, calibration_u8: np.ndarray) -> Path:
     import tensorflow as tf
 
     folder = Path(folder)
-    model = load_model_files(folder)
-    head = model.layers[-1]  # Dense(softmax): the same weights without the activation give the logits
-    logits = keras.Model(model.inputs, keras.layers.Dense(head.units, name="logits")(head.input))
-    logits.layers[-1].set_weights(head.get_weights())
+    logits = logits_model(load_model_files(folder))
     with tempfile.TemporaryDirectory() as tmp:
         logits.export(tmp, format="tf_saved_model", verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
@@ -60,6 +58,20 @@ def quantize_tflite(folder: str | Path, calibration_u8: np.ndarray) -> Path:
     partial.rename(folder / INT8_TFLITE)
     log.info("int8 TFLite model calibrated on %d faces -> %s", len(calibration_u8), folder / INT8_TFLITE)
     return folder / INT8_TFLITE
+
+
+def logits_model(model):
+    """The model ending in logits, which softmax turns back into its probabilities: a Dense(softmax) head without its
+    activation (the same weights), else (an ensemble's mean of its members' probabilities) their logarithm."""
+    import keras
+
+    head = model.layers[-1]
+    if isinstance(head, keras.layers.Dense):
+        logits = keras.Model(model.inputs, keras.layers.Dense(head.units, name="logits")(head.input))
+        logits.layers[-1].set_weights(head.get_weights())
+        return logits
+    return keras.Model(model.inputs, keras.layers.Lambda(
+        lambda probs: keras.ops.log(keras.ops.maximum(probs, PROBABILITY_FLOOR)), name="logits")(model.outputs[0]))
 
 
 def quantize_onnx(folder: str | Path, calibration_u8: np.ndarray) -> Path:
@@ -85,8 +97,9 @@ def quantize_onnx(folder: str | Path, calibration_u8: np.ndarray) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
-        # the softmax stays float: 8-bit probabilities would no longer sum to 1
-        softmax = [node.name for node in onnx.load(str(prepared)).graph.node if node.op_type == "Softmax"]
+        # the softmax, and an ensemble's mean of its members' probabilities, stay float: 8-bit probabilities would
+        # no longer sum to 1
+        softmax = from_softmax_on(onnx.load(str(prepared)).graph)
         quantize_static(
             str(prepared), str(folder / INT8), Faces(input_name), quant_format=QuantFormat.QDQ,
             per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
@@ -94,6 +107,16 @@ def quantize_onnx(folder: str | Path, calibration_u8: np.ndarray) -> Path:
         )
     log.info("int8 ONNX model calibrated on %d faces -> %s", len(calibration_u8), folder / INT8)
     return folder / INT8
+
+
+def from_softmax_on(graph) -> list[str]:
+    """The names of the graph's Softmax nodes and of every node that reads what they give (nodes in order)."""
+    names, tainted = [], set()
+    for node in graph.node:
+        if node.op_type == "Softmax" or tainted.intersection(node.input):
+            names.append(node.name)
+            tainted.update(node.output)
+    return names
 
 
 def calibration_faces(index_dir: str | Path, count: int = 512, seed: int = 0) -> np.ndarray:
