@@ -41,7 +41,6 @@ def quantize(folder: str | Path, calibration_u8: np.ndarray) -> tuple[Path, Path
 def quantize_tflite(folder: str | Path, calibration_u8: np.ndarray) -> Path:
     """Write folder/model.int8.tflite: full int8 (per-channel weights, int8 activations, float input and output)
     calibrated on the faces. It ends in the logits; LiteRTBackend applies the softmax in float."""
-    import keras
     import tensorflow as tf
 
     folder = Path(folder)
