@@ -118,6 +118,7 @@ class TrainConfig:
     ema: bool = False  # keep an exponential moving average of the weights: validated beside them, and the model saved
     ema_momentum: float = 0.999  # its decay per step (0.999: about the last 1,000 batches)
     calibrate: bool = True  # fit a temperature on the validation split and bake it into the saved model
+    class_bias: bool = False  # with calibrate: also per-class offsets to the logits, fitted for macro-F1
     class_weight: str = "none"  # none, balanced (inverse to class frequency) or sqrt (its square root: milder)
     precision: str = "float32"  # or mixed_bfloat16 (fast on CPUs with AVX-512 BF16) / mixed_float16 (GPUs)
     distribution: str = "none"  # none, data_parallel (JAX: every device of every process), mirrored (TF: local GPUs)

@@ -42,10 +42,11 @@ def main(raw: DictConfig) -> None:
     scores = scoring.score(label_ids, probs.argmax(axis=1))
     variants = scoring.variants(label_ids, probs_by_view, dataset.without_training_copies(manifest))
     model_ref = {"run_id": run_id} if run_id else {"model_dir": cfg.evaluate.model_dir}
-    calibrated = calibration.test_scores(probs, label_ids, model_files.temperature_of(folder))
+    temperature, bias = model_files.calibration_of(folder)
+    calibrated = calibration.test_scores(probs, label_ids, temperature, bias)
     int8 = scoring.int8_accuracies(folder, faces_u8, label_ids)  # what `auto` runs, where the model has one
     reports.write_evaluation_report(scores, variants, label_ids, probs, model_ref, cfg.evaluate, calibrated,
-                                    test_time.scheme)
+                                    test_time.scheme, calibration.without(probs, temperature, bias))
     if run_id:
         runs.log_scores(run_id, scores.flat() | scoring.flat_variants(variants) | calibrated | int8,
                             [cfg.evaluate.figure_file, cfg.evaluate.reliability_file], dataset.test_split_hash(manifest))

@@ -31,10 +31,11 @@ def git_refs(root: Path) -> str:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, kaggle_folder) -> Path:
-    """A git + DVC copy of the project that has run the whole pipeline once on the synthetic data."""
+    """A git + DVC copy of the project that has run the whole pipeline once on the synthetic data (calibrated with
+    class offsets)."""
     root = copy_project(tmp_path_factory.mktemp("project"))
     run(["dvc", "exp", "run", "-n", "smoke", "-S", f"data.source={kaggle_folder}", "-S", "train.epochs=1",
-         "-S", "train.batch_size=8"], root)
+         "-S", "train.batch_size=8", "-S", "train.class_bias=true"], root)
     mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
     yield root
     mlflow.set_tracking_uri(None)
@@ -59,6 +60,10 @@ def test_pipeline_logs_the_run_metrics_and_artifacts(project):
             "test_unique_plain_accuracy", "test_tta_flip_macro_f1", "temperature", "val_ece", "val_ece_calibrated",
             "test_ece", "test_ece_calibrated"} <= set(run.data.metrics)
     assert test_metrics["calibration"]["temperature"] == pytest.approx(run.data.metrics["temperature"], abs=1e-4)
+    assert {f"class_bias_{name}" for name in CLASS_NAMES} | {"val_macro_f1_uncalibrated",
+                                                             "val_macro_f1_calibrated"} <= set(run.data.metrics)
+    assert {"test_macro_f1_uncalibrated", "test_macro_f1_calibrated"} <= set(test_metrics["calibration"])
+    assert run.data.metrics["test_macro_f1"] == pytest.approx(test_metrics["macro_f1"], abs=1e-4)  # the headline's
     assert run.data.tags["data_manifest_sha256"] == dataset.manifest_hash(project / "data/index")
     artifacts = {a.path for a in MlflowClient().list_artifacts(run.info.run_id)}
     assert {"confusion_matrix.png", "reliability.png", "training_curves.png"} <= artifacts

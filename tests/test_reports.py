@@ -16,7 +16,8 @@ def test_test_metrics_are_the_compared_few_and_the_report_holds_every_score(work
     probs = np.full((14, 7), 0.02) + 0.86 * np.eye(7)[predicted]
     variants = scoring.variants(truth, {"plain": probs}, np.ones(14, bool))
     calibrated = calibration.test_scores(probs, truth, 2.0)
-    reports.write_evaluation_report(scores, variants, truth, probs, {"run_id": "abc"}, cfg, calibrated, "plain")
+    reports.write_evaluation_report(scores, variants, truth, probs, {"run_id": "abc"}, cfg, calibrated, "plain",
+                                    calibration.without(probs, 2.0))
     metrics = json.loads((workdir / cfg.metrics_file).read_text())
     report = json.loads((workdir / cfg.report_file).read_text())
     assert metrics == {"accuracy": report["accuracy"], "macro_f1": report["macro_f1"],

@@ -211,7 +211,7 @@ def test_a_resumed_training_ends_with_the_same_moving_average_and_crops(cfg, ind
     interrupted_run(cfg, indexed, after=1)
     run_id, _ = tracked.train_tracked(cfg, indexed)
     folder = runs.download_model(run_id)
-    assert model_files.temperature_of(folder) == temperature
+    assert model_files.calibration_of(folder) == (temperature, None)
     resumed = model_io.load_model_files(folder)
     for ours, theirs in zip(resumed.get_weights(), straight.get_weights()):
         np.testing.assert_allclose(ours, theirs, atol=1e-5)

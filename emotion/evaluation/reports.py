@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from emotion.config import EvaluateConfig, TrainConfig
@@ -34,13 +35,13 @@ def write_training_report(history: pd.DataFrame, cfg: TrainConfig):
 
 
 def write_evaluation_report(scores: Scores, variants: dict, label_ids, probs, model_ref: dict, cfg: EvaluateConfig,
-                            calibrated: dict, test_time: str) -> dict:
+                            calibrated: dict, test_time: str, uncalibrated: np.ndarray) -> dict:
     """The full test report and the few metrics experiments compare (JSON), a per-image actual/predicted table and
     the confusion figure; returns the report.
 
     model_ref names what was scored: {"run_id": ...} or {"model_dir": ...}; test_time the model's test-time scheme
     that scores and probs come from; variants holds the headline scores of each scheme, on all test faces and on
-    those without a copy in training.
+    those without a copy in training; uncalibrated the probabilities with the model's calibration taken out.
     """
     report = {
         **model_ref,
@@ -64,10 +65,10 @@ def write_evaluation_report(scores: Scores, variants: dict, label_ids, probs, mo
     )
     Path(cfg.figure_file).parent.mkdir(parents=True, exist_ok=True)
     figures.save(figures.confusion_matrices(scores.confusion), cfg.figure_file)
-    temperature = calibrated["temperature"]
     tables = {"as saved": calibration.reliability(probs, label_ids)}
-    if temperature != 1.0:
-        without = calibration.with_temperature(probs, 1 / temperature)
-        tables[f"without its temperature {temperature:.3f}"] = calibration.reliability(without, label_ids)
+    if not np.allclose(uncalibrated, probs):
+        offsets = " and class offsets" if "test_macro_f1_calibrated" in calibrated else ""
+        tables[f"without its temperature {calibrated['temperature']:.3f}{offsets}"] = calibration.reliability(
+            uncalibrated, label_ids)
     figures.save(figures.reliability_diagram(tables), cfg.reliability_file)
     return report

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
+from emotion.data.labels import CLASS_NAMES
 from emotion.errors import ModelNotFound
 
 ARCHITECTURE = "model.json"
@@ -13,7 +14,7 @@ ONNX = "model.onnx"  # made from the two above by emotion.inference.backends.exp
 INT8 = "model.int8.onnx"  # made by realtime.quantize; shipped with a model when its accuracy was checked
 INT8_TFLITE = "model.int8.tflite"  # the same for LiteRT, made and shipped beside it
 ENSEMBLE = "ensemble.json"  # an ensemble's member folders (stages.ensemble)
-CALIBRATION = "calibration.json"  # the temperature baked into the weights and the scores before/after (calibration)
+CALIBRATION = "calibration.json"  # the temperature (and class offsets) baked into the weights, scores before/after
 TEST_TIME = "test_time.json"  # the model's test-time views (emotion.inference.views); none: plain
 LOGGED = (ARCHITECTURE, WEIGHTS, CALIBRATION, TEST_TIME, INT8_TFLITE, INT8)  # logged as the MLflow run's model when present
 EXPECTED = "expected_predictions.json"  # the model's outputs on probe_faces(), to catch a broken file
@@ -22,10 +23,15 @@ PARAMS, HISTORY, METRICS, TAGS, CARD = "params.yaml", "history.csv", "metrics.js
 CURVES, CONFUSION = "training_curves.png", "confusion_matrix.png"
 
 
-def temperature_of(folder: str | Path) -> float:
-    """The temperature baked into the folder's model (its calibration.json; 1.0 without one)."""
+def calibration_of(folder: str | Path) -> tuple[float, np.ndarray | None]:
+    """The temperature and the per-class offsets baked into the folder's model (its calibration.json; 1.0 and None
+    without one or without offsets)."""
     path = Path(folder) / CALIBRATION
-    return float(json.loads(path.read_text())["temperature"]) if path.exists() else 1.0
+    if not path.exists():
+        return 1.0, None
+    record = json.loads(path.read_text())
+    offsets = [record.get(f"class_bias_{name}") for name in CLASS_NAMES]
+    return float(record["temperature"]), None if None in offsets else np.array(offsets)
 
 
 def check_model_folder(folder: str | Path) -> Path:

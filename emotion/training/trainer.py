@@ -73,9 +73,9 @@ def training_wrapper(model: keras.Model, augment: keras.Sequential | None, jitte
 
 
 def calibrate(model: keras.Model, arrays: dict[str, tuple[np.ndarray, np.ndarray]], cfg: TrainConfig) -> dict | None:
-    """With train.calibrate, the temperature fitted on the validation split and baked into the model (see
-    calibration); what calibration.json records, else None."""
-    return calibration.calibrate(model, *arrays["val"]) if cfg.calibrate else None
+    """With train.calibrate, the temperature (and with train.class_bias the class offsets) fitted on the validation
+    split and baked into the model (see calibration); what calibration.json records, else None."""
+    return calibration.calibrate(model, *arrays["val"], class_bias=cfg.class_bias) if cfg.calibrate else None
 
 
 def history_metrics(cfg: TrainConfig) -> tuple[str, ...]:
