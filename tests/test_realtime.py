@@ -16,7 +16,7 @@ import skimage.data
 from matplotlib import cbook
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-from conftest import compose_config
+from conftest import ROOT, compose_config
 from emotion.data.labels import CLASS_NAMES
 from emotion.errors import ModelInvalid
 from emotion.evaluation import figures
@@ -27,6 +27,7 @@ from emotion.inference.summary import EmotionSummary
 from emotion.project_files import default_model_dir
 from emotion.tracking import registry, runs
 from emotion.training.model import build_model
+from realtime import quantize as quantize_command
 from realtime import webcam
 from emotion.inference.quantization import quantize
 
@@ -266,6 +267,16 @@ def test_summary_starts_a_new_track_for_a_face_elsewhere():
         summary.add(FrameResult(index, index / 10, [face_result(box, probs)]))
     table = summary.table()
     assert table.groupby("track")["seconds"].sum().round(3).to_dict() == {0: 0.2, 1: 0.1}
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["missing-model"], "error: missing-model: missing model.json and model.weights.h5"),
+    ([str(ROOT / "models" / "reference"), "--index-dir", "no-index"], "error: no-index/cache.npz not found: run the "
+                                                                        "index stage first")])
+def test_quantizing_without_a_model_or_an_index_fails_in_one_line(arguments, message, workdir):
+    with pytest.raises(SystemExit) as stop:
+        quantize_command.main(arguments)
+    assert str(stop.value.code).startswith(message)
 
 
 def test_int8_backend_after_quantization(store, workdir):
