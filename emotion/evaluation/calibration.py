@@ -55,18 +55,18 @@ def without(probs: np.ndarray, temperature: float, bias: np.ndarray | None = Non
     return with_temperature(probs, 1 / temperature, None if bias is None else -temperature * bias)
 
 
-def macro_f1(probs: np.ndarray, label_ids: np.ndarray) -> float:
-    return float(f1_score(label_ids, probs.argmax(axis=1), labels=range(len(CLASS_NAMES)), average="macro",
+def macro_f1(scores: np.ndarray, label_ids: np.ndarray) -> float:
+    """The macro-F1 of the predictions argmax(scores): probabilities, their logarithms or logits alike."""
+    return float(f1_score(label_ids, scores.argmax(axis=1), labels=range(len(CLASS_NAMES)), average="macro",
                           zero_division=0))
 
 
 def fit_class_bias(probs: np.ndarray, label_ids: np.ndarray) -> np.ndarray:
     """Per-class offsets to log(p) that maximise the macro-F1 on these faces (coordinate search on OFFSETS)."""
-    bias = np.zeros(probs.shape[1])
+    log_probs, bias = np.log(np.clip(probs, 1e-12, 1.0)), np.zeros(probs.shape[1])
     for _ in range(OFFSET_ROUNDS):
-        for k in range(len(bias)):
-            tried = [macro_f1(with_temperature(probs, 1.0, np.r_[bias[:k], offset, bias[k + 1:]]), label_ids)
-                     for offset in OFFSETS]
+        for k in range(len(bias)):  # the softmax changes no argmax: log(p) + b decides
+            tried = [macro_f1(log_probs + np.r_[bias[:k], offset, bias[k + 1:]], label_ids) for offset in OFFSETS]
             bias[k] = OFFSETS[int(np.argmax(tried))]  # the first best: 0 stays where nothing is gained
     return bias
 

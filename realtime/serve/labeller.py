@@ -13,9 +13,8 @@ from pathlib import Path
 
 from emotion.config import Config, RealtimeConfig
 from emotion.data.preprocess import IMG_SIZE
-from emotion.inference import blazeface
 from emotion.errors import UserError
-from emotion.inference import image_bytes
+from emotion.inference import blazeface, image_bytes
 from emotion.inference.models import ModelChoice, ResolvedModel, resolve
 from emotion.inference.recognizer import EmotionRecognizer, as_bgr
 from emotion.inference.records import FrameResult
