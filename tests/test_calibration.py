@@ -73,6 +73,12 @@ def test_class_offsets_fitted_on_validation_faces_give_an_under_predicted_class_
     np.testing.assert_allclose(calibration.without(after, 1.0, bias), probs, atol=1e-6)
 
 
+def test_no_class_is_offset_where_nothing_is_gained():
+    labels = np.random.default_rng(7).integers(0, 7, 50)
+    right = np.eye(7)[labels] * 0.9 + 0.01  # every face right already: any offset up to 1 leaves it so
+    assert calibration.fit_class_bias(right, labels).tolist() == [0.0] * 7
+
+
 def test_calibrate_bakes_temperature_and_offsets_and_records_both(monkeypatch, tmp_path):
     model = build_model(compose_config().model)
     faces = np.random.default_rng(5).integers(0, 256, (64, 48, 48), np.uint8)

@@ -64,7 +64,7 @@ def test_pipeline_logs_the_run_metrics_and_artifacts(project):
                                                              "val_macro_f1_calibrated"} <= set(run.data.metrics)
     assert {"test_macro_f1_uncalibrated", "test_macro_f1_calibrated"} <= set(test_metrics["calibration"])
     assert run.data.metrics["test_macro_f1"] == pytest.approx(test_metrics["macro_f1"], abs=1e-4)  # the headline's
-    assert run.data.tags["data_manifest_sha256"] == dataset.manifest_hash(project / "data/index")
+    assert run.data.tags["data_manifest_sha256"] == dataset.manifest_hash(dataset.load_manifest(project / "data/index"))
     artifacts = {a.path for a in MlflowClient().list_artifacts(run.info.run_id)}
     assert {"confusion_matrix.png", "reliability.png", "training_curves.png"} <= artifacts
     model_files = {path.name for path in runs.download_model(run.info.run_id, project / "downloaded").iterdir()}

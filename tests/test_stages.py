@@ -20,7 +20,7 @@ HYDRA_STAGES = {  # stage: options its help must name
     "sweep": ["sweep.n_trials", "sweep.storage", "sweep.study", "sweep.pruner", "train.epochs"],
 }
 ARGPARSE_STAGES = {"export_run": ["run_id", "folder"], "import_run": ["folder", "--run-file"], "params": ["--output"],
-                   "ensemble": ["folder", "members"]}
+                   "ensemble": ["folder", "members"], "calibrate": ["folder", "out", "--class-bias", "--source"]}
 
 
 def stage_help(stage: str) -> str:

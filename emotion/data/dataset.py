@@ -177,12 +177,11 @@ def without_training_copies(manifest: pd.DataFrame, split: str = "test") -> np.n
     return ~manifest.loc[manifest["split"] == split, "sha256"].isin(seen).to_numpy()
 
 
-def manifest_hash(index_dir: str | Path) -> str:
-    """sha256 of the index's train and val rows (split, label, face hash): the exact data a model is trained on.
+def manifest_hash(manifest: pd.DataFrame) -> str:
+    """sha256 of an index's train and val rows (split, label, face hash): the exact data a model is trained on.
 
     The test rows are left out, so a training-only index (data.splits=[train]) of the same source has the same hash.
     """
-    manifest = load_manifest(index_dir)
     rows = manifest.loc[manifest["split"].isin(["train", "val"]), ["split", "label_id", "sha256"]]
     return hashlib.sha256(rows.to_csv(index=False).encode()).hexdigest()
 

@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 
 BINS = 15  # equal-width confidence bins, as in Guo et al.
 TEMPERATURES = np.geomspace(0.25, 4.0, 401)  # the search grid: steps of 0.7 %
-OFFSETS = np.linspace(-1.0, 1.0, 41)  # each class's offset is searched in steps of 0.05 ...
+# each class's offset is searched in steps of 0.05, the smallest first (of equal scores the first wins) ...
+OFFSETS = sorted(np.linspace(-1.0, 1.0, 41).round(2), key=abs)
 OFFSET_ROUNDS = 3  # ... one class after the other, this many times over
 
 
@@ -67,7 +68,7 @@ def fit_class_bias(probs: np.ndarray, label_ids: np.ndarray) -> np.ndarray:
     for _ in range(OFFSET_ROUNDS):
         for k in range(len(bias)):  # the softmax changes no argmax: log(p) + b decides
             tried = [macro_f1(log_probs + np.r_[bias[:k], offset, bias[k + 1:]], label_ids) for offset in OFFSETS]
-            bias[k] = OFFSETS[int(np.argmax(tried))]  # the first best: 0 stays where nothing is gained
+            bias[k] = OFFSETS[int(np.argmax(tried))]  # the first best: the smallest, 0 where nothing is gained
     return bias
 
 
@@ -129,3 +130,8 @@ def bake(model, temperature: float, bias: np.ndarray | None = None) -> None:
         raise ValueError(f"the model ends in {type(head).__name__}, not a Dense softmax: no temperature to bake")
     kernel, offset = (weight / temperature for weight in head.get_weights())
     head.set_weights([kernel, offset if bias is None else offset + bias.astype(offset.dtype)])
+
+
+def unbake(model, temperature: float, bias: np.ndarray | None = None) -> None:
+    """Take a baked T and b back out of the last layer (as `without` does to probabilities): its raw logits again."""
+    bake(model, 1 / temperature, None if bias is None else -temperature * bias)

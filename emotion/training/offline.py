@@ -21,7 +21,7 @@ def train_to_folder(cfg: Config, arrays: dict, folder: str | Path, cluster: Clus
     """Fit (resuming from cfg.train.checkpoint_dir), then write model, params, history, tags and curves to folder.
     On a cluster this is process 0's part (trainer.fit_in_step is the others')."""
     folder = Path(folder)
-    data_hash = dataset.manifest_hash(cfg.data.index_dir)
+    data_hash = dataset.manifest_hash(dataset.load_manifest(cfg.data.index_dir))
     settings = checkpoints.settings_of(cfg, data_hash)
     with checkpoints.CheckpointFolder(cfg.train.checkpoint_dir, settings, cfg.train.resume, cluster) as checkpoint:
         model = trainer.fit(cfg, arrays, checkpoint=checkpoint, cluster=cluster)

@@ -29,7 +29,7 @@ def train_tracked(
     its start (a sweep trial's parent and number). On a cluster this is process 0's part (trainer.fit_in_step is
     the others').
     """
-    data_hash = dataset.manifest_hash(cfg.data.index_dir)
+    data_hash = dataset.manifest_hash(dataset.load_manifest(cfg.data.index_dir))
     settings = checkpoints.settings_of(cfg, data_hash)
     params = config.flatten(checkpoints.logged_config(cfg))
     with checkpoints.CheckpointFolder(cfg.train.checkpoint_dir, settings, cfg.train.resume, cluster) as checkpoint:
