@@ -1,6 +1,7 @@
 """A trained model calibrated again (stages.calibrate) on the validation faces it held out, drawn again from its own
 params and checked against its training-data hash: how an ensemble's members get their own class offsets."""
 
+import hashlib
 import json
 import shutil
 
@@ -54,6 +55,15 @@ def test_class_offsets_are_baked_with_the_same_temperature(trained, kaggle_folde
     assert temperature == calibration_of(trained)[0] and bias.tolist() == offsets.tolist()
     np.testing.assert_allclose(probe(tmp_path / "offsets"), calibration.with_temperature(probe(trained), 1.0, bias),
                                atol=1e-5)
+
+
+def test_a_model_that_recorded_the_whole_manifest_file_hash_is_recognised(trained, kaggle_folder, tmp_path):
+    old = shutil.copytree(trained, tmp_path / "old")  # trained before 2026-11-27, as the shipped models were
+    whole_file = hashlib.sha256((trained.parent / "index/manifest.csv").read_bytes()).hexdigest()
+    tags = json.loads((old / "tags.json").read_text())
+    (old / "tags.json").write_text(json.dumps(tags | {"data_manifest_sha256": whole_file}))
+    record = recalibration.recalibrate(old, tmp_path / "out", str(kaggle_folder), False)
+    assert record["temperature"] == calibration_of(trained)[0]
 
 
 def test_another_split_than_the_one_it_held_out_and_an_ensemble_are_refused(trained, kaggle_folder, tmp_path):

@@ -186,6 +186,12 @@ def manifest_hash(manifest: pd.DataFrame) -> str:
     return hashlib.sha256(rows.to_csv(index=False).encode()).hexdigest()
 
 
+def training_data_hashes(manifest: pd.DataFrame) -> set[str]:
+    """The hashes a model trained on this (full) index may record: manifest_hash, or for models trained before
+    2026-11-27 (the shipped efficient and reference models) the sha256 of the whole manifest.csv."""
+    return {manifest_hash(manifest), hashlib.sha256(manifest.to_csv(index=False).encode()).hexdigest()}
+
+
 def test_split_hash(manifest: pd.DataFrame) -> str:
     """sha256 of the test split's (label, face hash) pairs, sorted: which test images a score was measured on.
 

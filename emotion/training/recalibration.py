@@ -35,9 +35,9 @@ def held_out_faces(folder: Path, source: str) -> tuple[np.ndarray, np.ndarray]:
     expected = json.loads((folder / TAGS).read_text()).get("data_manifest_sha256")
     data = params["data"]
     cfg = DataConfig(source=source, val_fraction=data["val_fraction"], max_per_class=data.get("max_per_class"),
-                     split_seed=data.get("split_seed", params["seed"]), splits=["train"])
+                     split_seed=data.get("split_seed", params["seed"]))
     index = dataset.index_source(cfg)
-    if dataset.manifest_hash(index.manifest) != expected:
+    if expected not in dataset.training_data_hashes(index.manifest):
         raise DataError(f"{index.source}: these are not the training faces of {folder} (split seed "
                         f"{cfg.split_seed}; data hash differs from its {TAGS}); point --source at the data it was "
                         "trained on")
