@@ -73,6 +73,9 @@ def test_another_split_than_the_one_it_held_out_and_an_ensemble_are_refused(trai
     (other / "params.yaml").write_text(yaml.safe_dump(params))
     with pytest.raises(DataError, match=r"these are not the training faces of .* \(split seed 8;"):
         recalibration.recalibrate(other, tmp_path / "out", str(kaggle_folder), True)
+    (other / "tags.json").write_text("{}")
+    with pytest.raises(ModelInvalid, match="records no data_manifest_sha256"):
+        recalibration.recalibrate(other, tmp_path / "out", str(kaggle_folder), True)
     (other / "ensemble.json").write_text("{}")
     with pytest.raises(ModelInvalid, match="is an ensemble: calibrate each member"):
         recalibration.recalibrate(other, tmp_path / "out", str(kaggle_folder), True)

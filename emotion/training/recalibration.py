@@ -33,6 +33,9 @@ def held_out_faces(folder: Path, source: str) -> tuple[np.ndarray, np.ndarray]:
                             "a model folder written by training or stages.export_run")
     params = yaml.safe_load((folder / PARAMS).read_text())
     expected = json.loads((folder / TAGS).read_text()).get("data_manifest_sha256")
+    if expected is None:
+        raise ModelInvalid(f"{folder / TAGS} records no data_manifest_sha256, so which faces it held out cannot be "
+                           "checked; calibrate a model folder written by training or stages.export_run")
     data = params["data"]
     cfg = DataConfig(source=source, val_fraction=data["val_fraction"], max_per_class=data.get("max_per_class"),
                      split_seed=data.get("split_seed", params["seed"]))
