@@ -4,7 +4,8 @@
 # windows), averaged into one ensemble with the shipped efficient model (another recipe: the pair efficient + r2-m1
 # scored 69.45 % with flip against 68.10 % and 67.34 % alone), and a student of the shipped size distilled from it.
 # About 9 CPU hours on the 2-core machine, over several sessions (every training resumes).
-recipe=(-S train.epochs=150 -S model.crop_px=44 -S model.crop_jitter_px=2 -S model.test_time=crops)
+crops=(-S model.crop_px=44 -S model.crop_jitter_px=2 -S model.test_time=crops)
+recipe=(-S train.epochs=150 "${crops[@]}")
 experiment r2-m1 -S experiment=efficient "${recipe[@]}" -S seed=1
 experiment r2-m2 -S experiment=efficient "${recipe[@]}" -S seed=2
 step r2-export-m1 python -m stages.export_run "$(run_of r2-m1)" models/r2-m1
@@ -23,5 +24,5 @@ done
 step r2-accurate python -m stages.ensemble ensembles/accurate ensembles/members/efficient ensembles/members/r2-m1 \
   ensembles/members/r2-m2
 # the student learns from it, 100 epochs (about 220 s each with the three teachers in its step: 6 hours)
-experiment r2-student -S experiment=distill_ensemble -S train.epochs=100 -S model.crop_px=44 -S model.crop_jitter_px=2 \
-  -S model.test_time=crops -S distill.teacher_dir=ensembles/accurate
+experiment r2-student -S experiment=distill_ensemble -S train.epochs=100 "${crops[@]}" \
+  -S distill.teacher_dir=ensembles/accurate
