@@ -11,8 +11,8 @@ from emotion.errors import user_errors_exit
 @user_errors_exit
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m stages.import_run", description=__doc__)
-    parser.add_argument("folder", help="folder with model.json, model.weights.h5, params.yaml [history.csv, "
-                                       "metrics.json, figures, README.md]")
+    parser.add_argument("folder", help="folder with model.json, model.weights.h5, params.yaml (an ensemble's: "
+                                       "ensemble.json) [history.csv, metrics.json, figures, README.md]")
     parser.add_argument("--registered-model", default=TrackingConfig.registered_model,
                         help="registered model to add it to (default: %(default)s)")
     parser.add_argument("--run-file", help="also write the run id here (artifacts/train_run.json lets the evaluate "

@@ -9,6 +9,8 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import yaml
+from mlflow import MlflowClient
 
 from conftest import ROOT, compose_config, stage_command
 from emotion.data import dataset
@@ -16,8 +18,8 @@ from emotion.data.preprocess import to_model_input
 from emotion.inference import views
 from emotion.inference.backends import load_backend
 from emotion.inference.quantization import quantize
-from emotion.tracking import model_io
-from emotion.tracking.model_files import TEST_TIME
+from emotion.tracking import export, model_io, runs
+from emotion.tracking.model_files import ENSEMBLE, TEST_TIME
 from emotion.training import ensemble, trainer
 from emotion.training.model import build_model
 from stages import ensemble as ensemble_stage
@@ -68,6 +70,22 @@ def test_an_ensemble_has_int8_models_that_label_as_it_does(members, workdir):
         probs = load_backend(workdir / "ens", name).predict(faces[:16])
         assert np.allclose(probs.sum(axis=1), 1, atol=1e-5)
         np.testing.assert_allclose(probs, expected, atol=0.05)
+
+
+def test_an_ensemble_folder_is_imported_into_mlflow_and_exported_back(members, workdir, mlflow_store):
+    ensemble_stage.main(["ens", *members])
+    write_test_time(workdir / "ens", views.TestTime("flip"))
+    runs.setup(compose_config().tracking)
+    run_id, aliases = export.import_run(workdir / "ens", "fer-emotion")
+    assert aliases == {}  # no metrics.json: not scored, so not registered
+    assert MlflowClient().get_run(run_id).data.params["ensemble.members"] == str(members)
+    back = export.export_run(run_id, workdir / "back")
+    assert json.loads((back / ENSEMBLE).read_text()) == {"members": members} and views.read(back) == views.TestTime("flip")
+    assert yaml.safe_load((back / "params.yaml").read_text()) == {"ensemble": {"members": members}}
+    faces = to_model_input(np.random.default_rng(1).integers(0, 256, (4, 48, 48), np.uint8))
+    np.testing.assert_array_equal(model_io.load_model_files(back).predict(faces, verbose=0),
+                                  model_io.load_model_files(workdir / "ens").predict(faces, verbose=0))
+    assert export.import_run(back, "fer-emotion")[0] == run_id  # the same weights: the same run
 
 
 def test_one_model_is_no_ensemble(members):

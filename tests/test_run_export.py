@@ -58,3 +58,7 @@ def test_export_then_import_into_a_fresh_store(workdir, mlflow_store, monkeypatc
 def test_import_names_what_is_missing(workdir):
     with pytest.raises(ModelNotFound, match="missing model.json"):
         export.import_run(workdir, "fer-emotion")
+    for name in ("model.json", "model.weights.h5"):
+        (workdir / name).touch()
+    with pytest.raises(ModelNotFound, match=r"missing params.yaml; .* \(an ensemble folder, ensemble.json instead\)$"):
+        export.import_run(workdir, "fer-emotion")

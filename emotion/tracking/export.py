@@ -20,14 +20,14 @@ from emotion.evaluation.scoring import Scores
 from emotion.tracking import registry, runs
 from emotion.training.trainer import HISTORY_METRICS
 from emotion.tracking.model_files import (
-    ARCHITECTURE, CARD, CONFUSION, CURVES, HISTORY, LOGGED, METRICS, PARAMS, TAGS, WEIGHTS,
+    ARCHITECTURE, CARD, CONFUSION, CURVES, ENSEMBLE, HISTORY, LOGGED, METRICS, PARAMS, RELIABILITY, TAGS, WEIGHTS,
 )
 from emotion.tracking.pyfunc import FOLDER as MODEL_FOLDER
 from emotion.tracking.model_io import load_model_files, write_expected_predictions
 
 log = logging.getLogger(__name__)
 
-FIGURES = (CURVES, CONFUSION)
+FIGURES = (CURVES, CONFUSION, RELIABILITY)
 WEIGHTS_TAG = "model_weights_sha256"  # an imported run's identity: importing the same weights again finds it
 
 
@@ -78,14 +78,15 @@ def import_run(folder: str | Path, registered_model: str) -> tuple[str, dict]:
     Returns (run id, registry aliases now pointing at it). Call runs.setup first.
     """
     folder = Path(folder)
-    for name in (ARCHITECTURE, WEIGHTS, PARAMS):
+    for name in (ARCHITECTURE, WEIGHTS):
         if not (folder / name).exists():
             raise ModelNotFound(f"{folder}: missing {name}; an exported run holds {ARCHITECTURE}, {WEIGHTS}, {PARAMS}")
+    params = _params_of(folder)
     weights_sha = hashlib.sha256((folder / WEIGHTS).read_bytes()).hexdigest()
     tags = json.loads((folder / TAGS).read_text()) if (folder / TAGS).exists() else {}
     found = runs.find_run(WEIGHTS_TAG, weights_sha)
     report = json.loads((folder / METRICS).read_text()) if (folder / METRICS).exists() else None
-    run_id = found or _log_run(folder, tags | {WEIGHTS_TAG: weights_sha, "imported_from": str(folder)}, report)
+    run_id = found or _log_run(folder, params, tags | {WEIGHTS_TAG: weights_sha, "imported_from": str(folder)}, report)
     if found:
         runs.set_tags(run_id, tags)  # what the folder records now (e.g. its test split) and an old import lacks
         log.info("%s was imported before as run %s", folder, run_id)
@@ -93,7 +94,17 @@ def import_run(folder: str | Path, registered_model: str) -> tuple[str, dict]:
     return run_id, aliases
 
 
-def _log_run(folder: Path, tags: dict, report: dict | None) -> str:
+def _params_of(folder: Path) -> dict:
+    """The flat params to log: the training config (params.yaml), or an ensemble's member folders (ensemble.json)."""
+    if (folder / PARAMS).exists():
+        return config.flatten(yaml.safe_load((folder / PARAMS).read_text()))
+    if (folder / ENSEMBLE).exists():
+        return config.flatten({"ensemble": json.loads((folder / ENSEMBLE).read_text())})
+    raise ModelNotFound(f"{folder}: missing {PARAMS}; an exported run holds {ARCHITECTURE}, {WEIGHTS}, {PARAMS} "
+                        f"(an ensemble folder, {ENSEMBLE} instead)")
+
+
+def _log_run(folder: Path, params: dict, tags: dict, report: dict | None) -> str:
     history = pd.read_csv(folder / HISTORY).to_dict("records") if (folder / HISTORY).exists() else []
     with tempfile.TemporaryDirectory() as tmp:  # the MLflow Model's folder: the model's files and the card's metrics
         model_folder = Path(tmp) / MODEL_FOLDER
@@ -104,7 +115,7 @@ def _log_run(folder: Path, tags: dict, report: dict | None) -> str:
         return runs.log_finished_run(
             name=folder.name,
             tags=tags,
-            params=config.flatten(yaml.safe_load((folder / PARAMS).read_text())),
+            params=params,
             history=[{k: v for k, v in row.items() if pd.notna(v)} for row in history],
             metrics=Scores.from_report(report).flat() if report else {},
             model_folder=model_folder,
