@@ -4,7 +4,7 @@ installed wheel, which carries them as fer_pipeline/conf and fer_pipeline/models
 import os
 from pathlib import Path
 
-DEFAULT_MODEL = "efficient"  # models/<DEFAULT_MODEL>: the shipped model used when no model is given
+DEFAULT_MODEL = "accurate"  # models/<DEFAULT_MODEL>: the shipped model used when no model is given
 
 BESIDE_CODE = Path(__file__).resolve().parents[1]  # a checkout, or site-packages for an installed wheel
 WHEEL_DATA = "fer_pipeline"  # the folder pyproject.toml maps conf/ and models/ into

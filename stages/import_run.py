@@ -1,5 +1,5 @@
 """Import an exported run or a shipped model folder into MLflow and register it:
-`python -m stages.import_run models/efficient` (then `python -m realtime.webcam` needs no training)."""
+`python -m stages.import_run models/accurate` (then `python -m realtime.webcam` needs no training)."""
 
 import argparse
 import logging

@@ -22,7 +22,7 @@ from realtime.batch.worker import VideoLabeller
 from test_realtime import NO_KERAS, astronaut_frame
 
 FRAMES = {"a": 4, "b": 5, "c": 6}
-MODEL = ("--model-dir", str(ROOT / "models" / "efficient"))  # the default model, whatever MLflow store is about
+MODEL = ("--model-dir", str(ROOT / "models" / "efficient"))  # a shipped model, whatever MLflow store is about
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from mlflow.exceptions import MlflowException
 
 from emotion.config import TrackingConfig
 from emotion.errors import ModelNotFound, TrackingUnavailable, first_line
-from emotion.project_files import workspace
+from emotion.project_files import DEFAULT_MODEL, workspace
 from emotion.tracking import pyfunc
 from emotion.tracking.model_io import save_model_files
 from emotion.tracking.store import check_run_id, has_store, tracking_uri
@@ -48,7 +48,7 @@ def setup(cfg: TrackingConfig, create: bool = True) -> str:
     if not create and not has_store(uri):
         raise ModelNotFound(
             f"no MLflow store at {uri.removeprefix('sqlite:///')}: run from the project folder (after "
-            "python -m stages.import_run models/efficient, or dvc repro), or set MLFLOW_TRACKING_URI"
+            f"python -m stages.import_run models/{DEFAULT_MODEL}, or dvc repro), or set MLFLOW_TRACKING_URI"
         )
     # fail in seconds, not minutes, when a tracking server is down
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
