@@ -80,7 +80,8 @@ def test_an_ensemble_folder_is_imported_into_mlflow_and_exported_back(members, w
     assert aliases == {}  # no metrics.json: not scored, so not registered
     assert MlflowClient().get_run(run_id).data.params["ensemble.members"] == str(members)
     back = export.export_run(run_id, workdir / "back")
-    assert json.loads((back / ENSEMBLE).read_text()) == {"members": members} and views.read(back) == views.TestTime("flip")
+    assert json.loads((back / ENSEMBLE).read_text()) == {"members": members}
+    assert views.read(back) == views.TestTime("flip")
     assert yaml.safe_load((back / "params.yaml").read_text()) == {"ensemble": {"members": members}}
     faces = to_model_input(np.random.default_rng(1).integers(0, 256, (4, 48, 48), np.uint8))
     np.testing.assert_array_equal(model_io.load_model_files(back).predict(faces, verbose=0),

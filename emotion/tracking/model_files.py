@@ -16,7 +16,8 @@ INT8_TFLITE = "model.int8.tflite"  # the same for LiteRT, made and shipped besid
 ENSEMBLE = "ensemble.json"  # an ensemble's member folders (stages.ensemble)
 CALIBRATION = "calibration.json"  # the temperature (and class offsets) baked into the weights, scores before/after
 TEST_TIME = "test_time.json"  # the model's test-time views (emotion.inference.views); none: plain
-LOGGED = (ARCHITECTURE, WEIGHTS, CALIBRATION, TEST_TIME, ENSEMBLE, INT8_TFLITE, INT8)  # the MLflow run's model, when present
+# the MLflow run's model: those of them the folder has
+LOGGED = (ARCHITECTURE, WEIGHTS, CALIBRATION, TEST_TIME, ENSEMBLE, INT8_TFLITE, INT8)
 EXPECTED = "expected_predictions.json"  # the model's outputs on probe_faces(), to catch a broken file
 # the rest of an exported run or shipped model folder (see run_export, offline)
 PARAMS, HISTORY, METRICS, TAGS, CARD = "params.yaml", "history.csv", "metrics.json", "tags.json", "README.md"
