@@ -21,6 +21,7 @@ from emotion.tracking import registry, runs
 from emotion.training.trainer import HISTORY_METRICS
 from emotion.tracking.model_files import (
     ARCHITECTURE, CARD, CONFUSION, CURVES, ENSEMBLE, HISTORY, LOGGED, METRICS, PARAMS, RELIABILITY, TAGS, WEIGHTS,
+    check_model_folder,
 )
 from emotion.tracking.pyfunc import FOLDER as MODEL_FOLDER
 from emotion.tracking.model_io import load_model_files, write_expected_predictions
@@ -77,10 +78,7 @@ def import_run(folder: str | Path, registered_model: str) -> tuple[str, dict]:
 
     Returns (run id, registry aliases now pointing at it). Call runs.setup first.
     """
-    folder = Path(folder)
-    for name in (ARCHITECTURE, WEIGHTS):
-        if not (folder / name).exists():
-            raise ModelNotFound(f"{folder}: missing {name}; an exported run holds {ARCHITECTURE}, {WEIGHTS}, {PARAMS}")
+    folder = check_model_folder(folder)
     params = _params_of(folder)
     weights_sha = hashlib.sha256((folder / WEIGHTS).read_bytes()).hexdigest()
     tags = json.loads((folder / TAGS).read_text()) if (folder / TAGS).exists() else {}
