@@ -185,6 +185,7 @@ class DistillConfig:
     teacher_dir: Optional[str] = None  # a model folder (model.json + weights) to distill from; null trains plainly
     temperature: float = 4.0  # softens teacher and student outputs for the distillation term
     weight: float = 0.7  # share of the distillation term in the loss; the rest is cross-entropy on labels
+    precompute: bool = False  # the teacher's outputs computed once per face (its test-time views), not per batch
 
     def __post_init__(self) -> None:
         if self.temperature <= 0:

@@ -6,6 +6,7 @@ import pytest
 
 from conftest import compose_config
 from emotion.data import dataset
+from emotion.data.preprocess import to_model_input
 from emotion.tracking import model_io
 from emotion.training import augmentation, distillation, trainer
 from emotion.training.model import build_model
@@ -31,6 +32,30 @@ def test_loss_mixes_cross_entropy_and_scaled_kl():
         assert float(loss) == pytest.approx((1 - weight) * ce + weight * 4 * kl, rel=1e-4)
 
 
+def test_targets_with_the_labels_give_the_loss_of_the_teacher_in_the_step():
+    rng = np.random.default_rng(0)
+    labels = np.eye(7, dtype=np.float32)[[0, 3, 6]]
+    student, teacher = (rng.dirichlet(np.ones(7), 3).astype(np.float32) for _ in range(2))
+    loss = distillation.DistillationLoss(temperature=3.0, weight=0.6, label_smoothing=0.1)
+    in_step = float(loss(labels, np.concatenate([student, teacher], axis=1)))
+    assert float(loss(np.concatenate([labels, teacher], axis=1), student)) == pytest.approx(in_step, rel=1e-6)
+    assert float(loss(np.concatenate([labels, student], axis=1), student)) < in_step  # its own outputs: no KL
+
+
+def test_teacher_targets_average_the_teachers_test_time_views(workdir):
+    inputs = keras.Input((48, 48, 1))
+    logits = keras.layers.Dense(7)(keras.layers.Flatten()(inputs))
+    teacher = keras.Model(inputs, keras.layers.Softmax()(logits))
+    faces = np.random.default_rng(1).integers(0, 256, (5, 48, 48), np.uint8)
+    (workdir / "teacher").mkdir()
+    plain = distillation.teacher_targets(teacher, workdir / "teacher", faces)  # no test_time.json: the face alone
+    np.testing.assert_allclose(plain, teacher.predict(to_model_input(faces), verbose=0), atol=1e-6)
+    (workdir / "teacher" / "test_time.json").write_text('{"scheme": "flip"}')
+    mirrored = teacher.predict(to_model_input(faces[:, :, ::-1]), verbose=0)
+    np.testing.assert_allclose(distillation.teacher_targets(teacher, workdir / "teacher", faces),
+                               (plain + mirrored) / 2, atol=1e-6)
+
+
 def test_the_teacher_sees_the_students_augmented_faces_in_inference_mode():
     def network(dropout: float) -> keras.Model:  # the teacher's dropout would change its outputs in training mode
         inputs = keras.Input((48, 48, 1))
@@ -54,13 +79,14 @@ def test_compact_student_is_a_quarter_of_the_reference():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("augment", ["none", "standard"])
-def test_distilled_fit_trains_a_student(cfg, workdir, augment):
+@pytest.mark.parametrize("augment, precompute", [("none", False), ("standard", False), ("standard", True)])
+def test_distilled_fit_trains_a_student(cfg, workdir, augment, precompute):
     dataset.write_index(dataset.index_source(cfg.data), cfg.data.index_dir)
     arrays = dataset.load_cache(cfg.data.index_dir)
     model_io.save_model_files(build_model(compose_config("model=compact").model), workdir / "teacher")
     student_cfg = compose_config(f"data.source={cfg.data.source}", "model=compact", f"augment={augment}",
-                                 "train.epochs=1", "train.batch_size=8", f"distill.teacher_dir={workdir / 'teacher'}")
+                                 "train.epochs=1", "train.batch_size=8", f"distill.teacher_dir={workdir / 'teacher'}",
+                                 f"distill.precompute={precompute}")
     history = keras.callbacks.History()
     model = trainer.fit(student_cfg, arrays, callbacks=[history])
     assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(history.history)

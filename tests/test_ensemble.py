@@ -104,7 +104,7 @@ def test_the_evaluate_stage_scores_an_ensemble_and_a_student_learns_from_it(memb
     assert report["model_dir"] == "ensembles/tiny" and report["calibration"]["temperature"] == 1.0
     cfg = compose_config(f"data.source={kaggle_folder}", "experiment=distill_ensemble", *TINY, "train.epochs=1",
                          "train.warmup_epochs=0", "train.batch_size=8", "train.precision=float32")
-    assert cfg.distill.teacher_dir == "ensembles/accurate" and cfg.distill.weight > 0
+    assert cfg.distill.teacher_dir == "models/accurate" and cfg.distill.weight > 0 and cfg.distill.precompute
     cfg.distill.teacher_dir = "ensembles/tiny"
     dataset.write_index(dataset.index_source(cfg.data), cfg.data.index_dir)
     history = keras.callbacks.History()

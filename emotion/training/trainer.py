@@ -40,13 +40,14 @@ def sample_weights(label_ids: np.ndarray, mode: str) -> np.ndarray | None:
 
 def compile_model(model_cfg: ModelConfig, train_cfg: TrainConfig, augment_cfg: AugmentConfig | None = None,
                   distill_cfg: DistillConfig | None = None, teacher: keras.Model | None = None) -> keras.Model:
-    """Build the configured model under the configured precision and compile it for training (or distillation with
-    teacher); the training-only layers (augmentation, crop jitter, the frozen teacher) sit in a wrapper around it
+    """Build the configured model under the configured precision and compile it for training, or for distillation
+    with distill_cfg.teacher_dir (teacher: the one that runs in the train step; None when its targets come with the
+    labels); the training-only layers (augmentation, crop jitter, the frozen teacher) sit in a wrapper around it
     (see training_wrapper, saved_part)."""
     keras.mixed_precision.set_dtype_policy(train_cfg.precision)
     model = training_wrapper(build_model(model_cfg), augmenter(augment_cfg or AugmentConfig()),
                              crop_jitter(model_cfg), teacher)
-    if teacher is not None:
+    if distill_cfg is not None and distill_cfg.teacher_dir:
         loss = distillation.DistillationLoss(distill_cfg.temperature, distill_cfg.weight, train_cfg.label_smoothing)
         metrics = [distillation.label_accuracy]
     else:
@@ -194,7 +195,7 @@ def fit(
 
     Every finished epoch is checkpointed before the other callbacks see it. Augmentation runs inside the compiled
     train step (see training_wrapper). With cfg.distill.teacher_dir, the model learns from the labels and the
-    teacher's outputs (see distillation). On a cluster, the model, teacher and fit live in its scope; the batches
+    teacher's outputs, in the train step or computed beforehand (cfg.distill.precompute; see distillation). On a cluster, the model, teacher and fit live in its scope; the batches
     are drawn on this process. Returns the trained model in float32, whatever precision it trained in, so its saved
     architecture is portable, and on this process's devices alone.
     """
@@ -202,12 +203,18 @@ def fit(
     keras.utils.set_random_seed(seed)
     x_train, y_train = _model_arrays(*arrays["train"])
     x_val, y_val = _model_arrays(*arrays["val"])
+    in_step = distill_cfg.teacher_dir and not distill_cfg.precompute  # the teacher runs in the train step
+    if distill_cfg.teacher_dir and distill_cfg.precompute:  # its targets follow the labels (see distillation)
+        teacher = load_model_files(distill_cfg.teacher_dir)
+        y_train, y_val = (np.concatenate([y, distillation.teacher_targets(teacher, distill_cfg.teacher_dir,
+                                                                           arrays[split][0])], axis=1)
+                          for split, y in (("train", y_train), ("val", y_val)))
     weights = sample_weights(arrays["train"][1], train_cfg.class_weight)
     batches = Batches(x_train, y_train, weights, train_cfg.batch_size, seed, augment_cfg.mixup_alpha, cluster)
     validation = (Batches(x_val, y_val, None, train_cfg.batch_size, seed, cluster=cluster)
                   if cluster.shards_batches else (x_val, y_val))
     with cluster.scope():
-        teacher = load_model_files(distill_cfg.teacher_dir) if distill_cfg.teacher_dir else None
+        teacher = load_model_files(distill_cfg.teacher_dir) if in_step else None
         model = compile_model(model_cfg, train_cfg, augment_cfg, distill_cfg, teacher)
         initial_epoch = checkpoint.restore(model) if checkpoint else 0
         model.fit(

@@ -23,6 +23,6 @@ for member in efficient r2-m1 r2-m2; do
 done
 step r2-accurate python -m stages.ensemble ensembles/accurate ensembles/members/efficient ensembles/members/r2-m1 \
   ensembles/members/r2-m2
-# the student learns from it, 100 epochs (about 220 s each with the three teachers in its step: 6 hours)
-experiment r2-student -S experiment=distill_ensemble -S train.epochs=100 "${crops[@]}" \
-  -S distill.teacher_dir=ensembles/accurate
+# the student of the shipped size distilled from it: scripts/plans/student.sh (after the first try here, 100 epochs at
+# about 220 s each with the three teachers in its step, was lost at epoch 59 with its checkpoints; its targets are now
+# computed once)
