@@ -2,6 +2,7 @@
 
 import hashlib
 import logging
+import time
 
 import keras
 import numpy as np
@@ -205,10 +206,13 @@ def fit(
     x_val, y_val = _model_arrays(*arrays["val"])
     in_step = distill_cfg.teacher_dir and not distill_cfg.precompute  # the teacher runs in the train step
     if distill_cfg.teacher_dir and distill_cfg.precompute:  # its targets follow the labels (see distillation)
-        teacher = load_model_files(distill_cfg.teacher_dir)
+        started, teacher = time.perf_counter(), load_model_files(distill_cfg.teacher_dir)
+        log.info("the teacher's targets for %d faces (%s, its test-time views) ...", len(x_train) + len(x_val),
+                 distill_cfg.teacher_dir)
         y_train, y_val = (np.concatenate([y, distillation.teacher_targets(teacher, distill_cfg.teacher_dir,
                                                                            arrays[split][0])], axis=1)
                           for split, y in (("train", y_train), ("val", y_val)))
+        log.info("... done in %.0f s", time.perf_counter() - started)
     weights = sample_weights(arrays["train"][1], train_cfg.class_weight)
     batches = Batches(x_train, y_train, weights, train_cfg.batch_size, seed, augment_cfg.mixup_alpha, cluster)
     validation = (Batches(x_val, y_val, None, train_cfg.batch_size, seed, cluster=cluster)
