@@ -1,6 +1,8 @@
 """Training throughput, in one process on the same images: a plain model.fit on in-memory arrays, the pipeline's
 trainer.fit without augmentation, trainer.fit with the configured augmentation (in the compiled train step), and
 as a yardstick the same augmentation layers run eagerly on each batch in the input pipeline (how it was done before).
+With distill.teacher_dir (e.g. experiment=distill_ensemble), the augmented fit distilled as well, the teacher in the
+train step against its targets computed once beforehand (distill.precompute; that pass timed on its own).
 
 Training time only (validation excluded), the first epoch (tracing, warm-up) dropped. The configuration is
 conf/ composed with the overrides given, so `experiment=efficient` measures that recipe.
@@ -21,7 +23,8 @@ from emotion.config import AugmentConfig
 from emotion.data import dataset
 from emotion.data.labels import NUM_CLASSES
 from emotion.data.preprocess import to_model_input
-from emotion.training import augmentation, trainer
+from emotion.tracking.model_io import load_model_files
+from emotion.training import augmentation, distillation, trainer
 from stages.composition import load_config
 
 
@@ -105,19 +108,33 @@ def main() -> None:
     print(f"model {cfg.model.name} filters {cfg.model.filters} x{cfg.model.convs_per_block}, "
           f"precision {cfg.train.precision}, batch {cfg.train.batch_size}")
 
+    undistilled = dataclasses.replace(cfg, distill=config.DistillConfig())
     timers = {
-        "plain model.fit": plain_rate(arrays, copy.deepcopy(cfg)),
-        "trainer.fit, no augmentation": pipeline_rate(arrays, copy.deepcopy(cfg), AugmentConfig()),
-        "trainer.fit, augmented": pipeline_rate(arrays, copy.deepcopy(cfg), cfg.augment),
-        "augmented per batch, eagerly": plain_rate(arrays, copy.deepcopy(cfg), cfg.augment),
+        "plain model.fit": plain_rate(arrays, copy.deepcopy(undistilled)),
+        "trainer.fit, no augmentation": pipeline_rate(arrays, copy.deepcopy(undistilled), AugmentConfig()),
+        "trainer.fit, augmented": pipeline_rate(arrays, copy.deepcopy(undistilled), cfg.augment),
+        "augmented per batch, eagerly": plain_rate(arrays, copy.deepcopy(undistilled), cfg.augment),
     }
+    if cfg.distill.teacher_dir:
+        for precompute, name in ((False, "distilled, teacher in the step"), (True, "distilled, targets beforehand")):
+            distilled = dataclasses.replace(cfg, distill=dataclasses.replace(cfg.distill, precompute=precompute))
+            timers[name] = pipeline_rate(arrays, distilled, cfg.augment)
     rates = {}
     for name, timer in timers.items():
         rates[name] = args.images / np.median(timer.seconds[1:])
         print(f"{name:>30}: {rates[name]:7.1f} img/s  (epochs {', '.join(f'{s:.1f}s' for s in timer.seconds)})")
-    plain, bare, augmented, eager = rates.values()
+    plain, bare, augmented, eager = list(rates.values())[:4]
     print(f"ratio pipeline/plain: {bare / plain:.3f}; augmented/no augmentation: {augmented / bare:.3f}; "
           f"augmentation in the step/eagerly per batch: {augmented / eager:.3f}")
+    if cfg.distill.teacher_dir:
+        in_step, beforehand = rates["distilled, teacher in the step"], rates["distilled, targets beforehand"]
+        faces = np.concatenate([arrays["train"][0], arrays["val"][0]])
+        started, teacher = time.perf_counter(), load_model_files(cfg.distill.teacher_dir)
+        distillation.teacher_targets(teacher, cfg.distill.teacher_dir, faces)
+        print(f"the teacher's targets beforehand, once per training: {time.perf_counter() - started:.1f} s for "
+              f"{len(faces)} images")
+        print(f"distilled/augmented: teacher in the step {in_step / augmented:.3f}, targets beforehand "
+              f"{beforehand / augmented:.3f}; targets beforehand/teacher in the step: {beforehand / in_step:.3f}")
 
 
 if __name__ == "__main__":
