@@ -9,7 +9,7 @@ import pytest
 from emotion.config import RealtimeConfig
 from emotion.errors import ConfigError, ModelInvalid
 from emotion.inference import views
-from emotion.inference.backends import ModelFile, file_backend, load_backend
+from emotion.inference.backends import FACES_PER_CALL, Backend, ModelFile, file_backend, load_backend
 from emotion.inference.recognizer import EmotionRecognizer
 from emotion.project_files import project_path
 from emotion.tracking.model_files import INT8_TFLITE, TEST_TIME
@@ -56,3 +56,20 @@ def test_crops_need_a_model_that_crops_and_a_bad_file_names_itself(tmp_path):
     assert views.record(views.TestTime()) is None  # plain without crops: no file
     write_test_time(tmp_path, views.TestTime("crops", 2))
     assert views.read(tmp_path) == views.TestTime("crops", 2) and views.chosen(tmp_path, "flip").shift_px == 0
+
+
+def test_many_faces_go_through_the_model_a_call_at_a_time_with_the_same_probabilities():
+    class Recording(Backend):  # a fake model: its probabilities depend on each face alone
+        calls = []
+
+        def run(self, faces_u8):
+            self.calls.append(len(faces_u8))
+            means = faces_u8.reshape(len(faces_u8), -1).mean(axis=1, keepdims=True) / 255
+            return np.hstack([means, 1 - means, np.zeros((len(faces_u8), 5))])
+
+    backend = Recording()
+    backend.test_time = views.TestTime("crops", 2)
+    faces = np.random.default_rng(1).integers(0, 256, (FACES_PER_CALL * 2 + 3, 48, 48), np.uint8)
+    probs = backend.predict(faces)
+    assert backend.calls == [10 * FACES_PER_CALL, 10 * FACES_PER_CALL, 10 * 3]  # 10 views of each face
+    np.testing.assert_allclose(probs, backend.test_time.predict(backend.run, faces), atol=1e-12)

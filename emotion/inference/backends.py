@@ -24,6 +24,7 @@ from emotion.tracking.model_files import INT8, INT8_TFLITE, ONNX
 log = logging.getLogger(__name__)
 
 ONNX_TOLERANCE = 1e-4
+FACES_PER_CALL = 256  # the model's memory grows with the batch, 10 views of each face with crops: 20 GB at 7,178
 
 
 class Backend:
@@ -33,8 +34,12 @@ class Backend:
     test_time = views.TestTime()  # load_backend sets the model's own (or the one asked for)
 
     def predict(self, faces_u8: np.ndarray) -> np.ndarray:
-        """Probabilities (N, 7) for uint8 faces (N, 48, 48), averaged over the test-time views."""
-        return self.test_time.predict(self.run, faces_u8)
+        """Probabilities (N, 7) for uint8 faces (N, 48, 48), averaged over the test-time views; FACES_PER_CALL faces
+        (and their views) at a time."""
+        if len(faces_u8) <= FACES_PER_CALL:
+            return self.test_time.predict(self.run, faces_u8)
+        return np.concatenate([self.test_time.predict(self.run, faces_u8[start : start + FACES_PER_CALL])
+                               for start in range(0, len(faces_u8), FACES_PER_CALL)])
 
     def run(self, faces_u8: np.ndarray) -> np.ndarray:
         """The model's probabilities (N, 7) for these faces as they are."""
