@@ -6,6 +6,7 @@ after `dvc repro`. The committed notebooks stay without outputs; the executed co
 """
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -44,6 +45,8 @@ def main(argv: list[str] | None = None) -> None:
                  "'.[dev]'")
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
+    # the kernels inherit it: MLflow's download progress bars would fill the saved outputs with dozens of lines
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
     for path in paths:
         notebook, target = nbformat.read(path, as_version=4), output / path.name
         client = NotebookClient(notebook, timeout=args.timeout, kernel_name="python3",

@@ -144,6 +144,8 @@ def test_notebook_runs_from_inside_the_project_and_shows_every_figure(notebook_p
         if FIGURE_CALL.search(cell.source):
             assert any("image/png" in b for b in bundles), f"no image from:\n{cell.source}"
     assert sum(bool(FIGURE_CALL.search(cell.source)) for cell in code_cells) >= 2
+    streams = "".join(output.get("text", "") for cell in code_cells for output in cell.outputs)
+    assert "Downloading artifacts" not in streams  # MLflow's progress bars, one line per update in a saved notebook
 
 
 # Last: these add runs to the project's store and move its registry aliases.
